@@ -1,0 +1,320 @@
+"""Subscription use cases: lifecycle transitions, plan changes, credentials.
+
+Each function is one transaction; each change writes a StateChange (for state) and an
+audit entry with the actor and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+
+from octet.catalog.models import AddOn, Plan, PlanVersion
+from octet.core import audit, clock
+from octet.core.errors import Conflict, InvalidInput, NotFound
+from octet.core.models import Operator
+from octet.core.periods import Alignment, BillingPeriod, Interval, local_date, period_containing
+from octet.customers.models import Customer
+from octet.subscriptions import credentials
+from octet.subscriptions.lifecycle import State, SuspendReason, TransitionRefused, check_transition
+from octet.subscriptions.models import (
+    PlanChange,
+    PlanChangeStatus,
+    PlanChangeWhen,
+    StateChange,
+    Subscription,
+)
+
+
+def operator_tz() -> ZoneInfo:
+    return ZoneInfo(Operator.current().time_zone)
+
+
+def billing_period(subscription: Subscription, at: datetime | None = None) -> BillingPeriod:
+    """The billing period of this subscription's plan that contains ``at`` (local dates)."""
+    version = subscription.plan_version
+    day = local_date(at or clock.now(), operator_tz())
+    return period_containing(
+        day, Interval(version.interval), Alignment(version.alignment), subscription.anchor_date
+    )
+
+
+def username_taken(username: str, exclude_pk: int | None = None) -> bool:
+    qs = Subscription.objects.filter(username=username).exclude(state=State.TERMINATED)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
+def _transition(
+    subscription: Subscription, target: State, *, reason: str, actor: str, note: str = ""
+) -> Subscription:
+    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    try:
+        check_transition(sub.state, target)
+    except TransitionRefused as exc:
+        raise Conflict(str(exc), field="state") from exc
+    before = audit.snapshot(sub)
+    now = clock.now()
+    previous = sub.state
+    sub.state = target
+    sub.suspend_reason = reason if target == State.SUSPENDED else ""
+    if target == State.ACTIVE and sub.activated_at is None:
+        sub.activated_at = now
+        if sub.anchor_date is None:
+            sub.anchor_date = local_date(now, operator_tz())
+    if target == State.TERMINATED:
+        sub.terminated_at = now
+        sub.plan_changes.filter(status=PlanChangeStatus.PENDING).update(
+            status=PlanChangeStatus.CANCELLED
+        )
+    sub.save()
+    StateChange.objects.create(
+        subscription=sub,
+        at=now,
+        from_state=previous,
+        to_state=target,
+        reason=reason,
+        note=note,
+        actor=actor,
+    )
+    audit.record(
+        actor=actor,
+        action=f"subscription.{target}",
+        instance=sub,
+        reason=f"{reason}: {note}" if note else reason,
+        before=before,
+    )
+    return sub
+
+
+@transaction.atomic
+def subscribe(
+    customer: Customer,
+    plan: Plan | PlanVersion,
+    *,
+    username: str,
+    password: str,
+    actor: str,
+    activate: bool = True,
+    reason: str = "subscribed",
+    static_ip: str | None = None,
+    framed_pool: str = "",
+    addons: list[AddOn] | None = None,
+) -> Subscription:
+    """Create a subscription on the plan's current version (pending, or active at once)."""
+    version = plan.current_version if isinstance(plan, Plan) else plan
+    if version is None:
+        raise NotFound("the plan has no version", field="plan")
+    if isinstance(plan, Plan) and not plan.available:
+        raise Conflict(f"plan {plan.code} is no longer offered", field="plan")
+    try:
+        username = credentials.normalize_username(username)
+        credentials.check_password(password)
+    except credentials.InvalidCredential as exc:
+        raise InvalidInput(str(exc), field="radius") from exc
+    if username_taken(username):
+        raise Conflict(f"RADIUS username {username!r} is already in use", field="username")
+    if static_ip and Subscription.objects.filter(static_ip=static_ip).exists():
+        raise Conflict(f"static IP {static_ip} is already assigned", field="static_ip")
+    sub = Subscription(
+        customer=customer,
+        plan_version=version,
+        username=username,
+        static_ip=static_ip or None,
+        framed_pool=framed_pool,
+        created_at=clock.now(),
+    )
+    sub.set_password(password)
+    try:
+        with transaction.atomic():
+            sub.save()
+    except IntegrityError as exc:  # a concurrent request took the name first
+        raise Conflict(f"RADIUS username {username!r} is already in use", field="username") from exc
+    if addons:
+        sub.addons.set(addons)
+    StateChange.objects.create(
+        subscription=sub, at=sub.created_at, to_state=State.PENDING, reason="ordered", actor=actor
+    )
+    audit.record(actor=actor, action="subscription.created", instance=sub, reason=reason)
+    if activate:
+        sub = _transition(sub, State.ACTIVE, reason=reason, actor=actor)
+    return sub
+
+
+@transaction.atomic
+def activate(subscription: Subscription, *, actor: str, reason: str = "activated") -> Subscription:
+    return _transition(subscription, State.ACTIVE, reason=reason, actor=actor)
+
+
+@transaction.atomic
+def suspend(subscription: Subscription, *, reason: str, actor: str, note: str = "") -> Subscription:
+    try:
+        reason = SuspendReason(reason)
+    except ValueError as exc:
+        allowed = ", ".join(r.value for r in SuspendReason)
+        raise InvalidInput(f"unknown suspension reason {reason!r} (use {allowed})") from exc
+    return _transition(subscription, State.SUSPENDED, reason=reason, actor=actor, note=note)
+
+
+@transaction.atomic
+def reconnect(
+    subscription: Subscription, *, actor: str, reason: str = "reconnected", note: str = ""
+) -> Subscription:
+    return _transition(subscription, State.ACTIVE, reason=reason, actor=actor, note=note)
+
+
+@transaction.atomic
+def terminate(
+    subscription: Subscription, *, actor: str, reason: str = "terminated", note: str = ""
+) -> Subscription:
+    return _transition(subscription, State.TERMINATED, reason=reason, actor=actor, note=note)
+
+
+def _period_end_at(subscription: Subscription) -> datetime:
+    return billing_period(subscription).end_at(operator_tz())
+
+
+@transaction.atomic
+def cancel(
+    subscription: Subscription, *, when: str, actor: str, reason: str = "cancelled"
+) -> Subscription:
+    """Terminate now, or schedule termination for the end of the current billing period."""
+    if when == PlanChangeWhen.NOW:
+        return terminate(subscription, actor=actor, reason=reason)
+    if when != PlanChangeWhen.PERIOD_END:
+        raise InvalidInput(f"when must be 'now' or 'period_end', not {when!r}", field="when")
+    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if sub.state == State.TERMINATED:
+        raise Conflict("a terminated subscription cannot change state", field="state")
+    before = audit.snapshot(sub)
+    sub.cancel_at = _period_end_at(sub)
+    sub.save(update_fields=["cancel_at"])
+    audit.record(
+        actor=actor,
+        action="subscription.cancel_scheduled",
+        instance=sub,
+        reason=reason,
+        before=before,
+    )
+    return sub
+
+
+@transaction.atomic
+def change_plan(
+    subscription: Subscription,
+    plan: Plan | PlanVersion,
+    *,
+    when: str,
+    actor: str,
+    reason: str = "plan change",
+) -> PlanChange:
+    """Move to another plan's current version now, or at the end of the billing period."""
+    if when not in PlanChangeWhen.values:
+        raise InvalidInput(f"when must be 'now' or 'period_end', not {when!r}", field="when")
+    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if sub.state == State.TERMINATED:
+        raise Conflict("a terminated subscription cannot change plan", field="state")
+    target = plan.current_version if isinstance(plan, Plan) else plan
+    if target.pk == sub.plan_version_id:
+        raise Conflict(f"the subscription is already on {target}", field="plan")
+    if target.currency != sub.plan_version.currency:
+        raise Conflict("the new plan is priced in another currency", field="plan")
+    now = clock.now()
+    pending = sub.plan_changes.filter(status=PlanChangeStatus.PENDING).first()
+    if pending is not None:
+        # The newest request replaces a pending one, as staff would expect.
+        pending.status = PlanChangeStatus.CANCELLED
+        pending.save(update_fields=["status"])
+    change = PlanChange.objects.create(
+        subscription=sub,
+        from_version=sub.plan_version,
+        to_version=target,
+        when=when,
+        requested_at=now,
+        effective_at=now if when == PlanChangeWhen.NOW else _period_end_at(sub),
+        actor=actor,
+        reason=reason,
+    )
+    audit.record(actor=actor, action="plan_change.requested", instance=change, reason=reason)
+    if when == PlanChangeWhen.NOW:
+        _apply_plan_change(change, actor=actor)
+    return change
+
+
+def _apply_plan_change(change: PlanChange, *, actor: str) -> None:
+    sub = Subscription.objects.select_for_update().get(pk=change.subscription_id)
+    before = audit.snapshot(sub)
+    sub.plan_version = change.to_version
+    sub.save(update_fields=["plan_version"])
+    change.status = PlanChangeStatus.APPLIED
+    change.save(update_fields=["status"])
+    audit.record(
+        actor=actor,
+        action="subscription.plan_changed",
+        instance=sub,
+        reason=change.reason or "plan change",
+        before=before,
+    )
+
+
+def apply_due_changes(until: datetime | None = None, *, actor: str = "scheduler") -> int:
+    """Apply plan changes and cancellations whose time has come. Idempotent; returns a count."""
+    until = until or clock.now()
+    done = 0
+    for change_id in PlanChange.objects.filter(
+        status=PlanChangeStatus.PENDING, effective_at__lte=until
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            change = PlanChange.objects.select_for_update().get(pk=change_id)
+            if change.status == PlanChangeStatus.PENDING:
+                _apply_plan_change(change, actor=actor)
+                done += 1
+    for sub_id in (
+        Subscription.objects.filter(cancel_at__lte=until)
+        .exclude(state=State.TERMINATED)
+        .values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            terminate(Subscription(pk=sub_id), actor=actor, reason="cancelled")
+            done += 1
+    return done
+
+
+@transaction.atomic
+def set_radius_password(
+    subscription: Subscription, password: str, *, actor: str, reason: str = "password reset"
+) -> Subscription:
+    try:
+        credentials.check_password(password)
+    except credentials.InvalidCredential as exc:
+        raise InvalidInput(str(exc), field="password") from exc
+    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub.set_password(password)
+    sub.save(update_fields=["password_encrypted"])
+    # The audit entry says that it changed, never what it is.
+    audit.record(
+        actor=actor,
+        action="subscription.password_reset",
+        instance=sub,
+        reason=reason,
+        before={},
+        after={"password": "changed"},
+    )
+    return sub
+
+
+def live_subscription(customer: Customer) -> Subscription:
+    """The customer's subscription that is not terminated (the scenario format has one)."""
+    sub = (
+        Subscription.objects.filter(customer=customer)
+        .exclude(state=State.TERMINATED)
+        .select_related("plan_version__plan")
+        .order_by("-created_at")
+        .first()
+    )
+    if sub is None:
+        raise NotFound(f"customer {customer.account_number} has no live subscription")
+    return sub
