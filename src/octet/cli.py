@@ -58,6 +58,9 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Password (again): "):
             return _fail("the two passwords differ")
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
     try:
         accounts.create_admin(args.username, args.email or "", password, actor="cli")
     except OctetError as exc:

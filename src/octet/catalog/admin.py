@@ -65,6 +65,9 @@ class PlanVersionAdmin(admin.ModelAdmin):
             return []
         return [f.name for f in PlanVersion._meta.fields] + ["included_addons"]
 
+    def has_change_permission(self, request, obj=None):
+        return False  # a saved version is view-only; new terms are added as the next version
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -18,6 +18,8 @@ SECRET_FIELDS = frozenset({"password", "password_encrypted", "secret", "shared_s
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).isoformat()  # one zone in the log, whatever the caller
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, list | tuple):

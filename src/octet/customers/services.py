@@ -21,10 +21,12 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
-def _check_fields(data: dict[str, Any]) -> None:
+def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
         raise InvalidInput(f"unknown customer field(s): {', '.join(sorted(unknown))}")
+    # Stray spaces from forms and imports must not fail a length check.
+    return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
 
 def next_account_number() -> str:
@@ -34,7 +36,7 @@ def next_account_number() -> str:
 
 @transaction.atomic
 def create_customer(data: dict[str, Any], *, actor: str, reason: str = "registered") -> Customer:
-    _check_fields(data)
+    data = _check_fields(data)
     now = clock.now()
     customer = Customer(**data, created_at=now, updated_at=now)
     clean_or_refuse(customer, exclude=["account_number"])
@@ -48,7 +50,7 @@ def create_customer(data: dict[str, Any], *, actor: str, reason: str = "register
 def update_customer(
     customer: Customer, changes: dict[str, Any], *, actor: str, reason: str
 ) -> Customer:
-    _check_fields(changes)
+    changes = _check_fields(changes)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     before = audit.snapshot(customer)
     for field, value in changes.items():

@@ -37,7 +37,10 @@ def billing_period(subscription: Subscription, at: datetime | None = None) -> Bi
     version = subscription.plan_version
     day = local_date(at or clock.now(), operator_tz())
     return period_containing(
-        day, Interval(version.interval), Alignment(version.alignment), subscription.anchor_date
+        day,
+        Interval(version.interval),
+        Alignment(version.alignment),
+        subscription.anchor_date or day,  # not yet active: periods would start today
     )
 
 
