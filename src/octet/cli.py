@@ -15,7 +15,9 @@ HELP = {
     "migrate": "Create or upgrade the database schema (DATABASE_URL; default a SQLite file).",
     "createadmin": "Create a staff superuser for the web console and admin.",
     "demo": "Load a demo ISP (Indian fibre/wireless operator, GST, plans, 200+ customers).",
-    "serve": "Run Octet: migrate, then serve the web console on HOST:PORT.",
+    "serve": "Run Octet: migrate, then serve the web console on HOST:PORT and RADIUS.",
+    "radius": "Run the RADIUS server (authentication 1812/udp, accounting 1813/udp).",
+    "nas": "Register a NAS (router) that may send RADIUS requests: octet nas add ...",
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
     "help": "Show help for a command: octet help COMMAND.",
 }
@@ -90,8 +92,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from octet.wsgi import application
 
+    if not args.no_radius:
+        import threading
+
+        from octet.network.server import run
+
+        threading.Thread(target=run, name="radius", daemon=True).start()
     print(f"Octet is serving on http://{args.host}:{args.port}/ (staff: /admin/)", flush=True)
     serve(application, host=args.host, port=args.port, threads=args.threads, ident="octet")
+    return 0
+
+
+def cmd_radius(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.network.server import run
+
+    call_command("migrate", interactive=False, verbosity=0)
+    run(args.host, args.auth_port, args.acct_port)
+    return 0
+
+
+def cmd_nas(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.network import services
+    from octet.network.models import Nas
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if args.action == "list":
+        for nas in Nas.objects.order_by("name"):
+            state = "enabled" if nas.enabled else "disabled"
+            print(f"{nas.name}\t{nas.address}\t{nas.vendor}\tCoA {nas.coa_port}\t{state}")
+        return 0
+    secret = os.environ.get(args.secret_env or "", "")
+    if not secret:
+        return _fail("pass the shared secret in an environment variable: --secret-env VAR")
+    try:
+        nas = services.create_nas(
+            name=args.name,
+            address=args.address,
+            secret=secret,
+            vendor=args.vendor,
+            coa_port=args.coa_port,
+            actor="cli",
+        )
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"registered NAS {nas.name} at {nas.address} ({nas.vendor})")
     return 0
 
 
@@ -162,7 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=os.environ.get("OCTET_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("OCTET_PORT", "8000")))
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--no-radius", action="store_true", help="do not start the RADIUS server")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("radius", help=HELP["radius"], description=HELP["radius"])
+    p.add_argument("--host", default=None, help="address to listen on (OCTET_RADIUS_HOST)")
+    p.add_argument("--auth-port", type=int, default=None, help="default 1812")
+    p.add_argument("--acct-port", type=int, default=None, help="default 1813")
+    p.set_defaults(func=cmd_radius)
+
+    p = sub.add_parser("nas", help=HELP["nas"], description=HELP["nas"])
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("--name")
+    p.add_argument("--address", help="IP address or subnet the NAS sends from")
+    p.add_argument("--secret-env", metavar="VAR", help="environment variable with the secret")
+    p.add_argument(
+        "--vendor", default="generic", choices=["mikrotik", "cisco", "juniper", "generic"]
+    )
+    p.add_argument("--coa-port", type=int, default=3799)
+    p.set_defaults(func=cmd_nas)
 
     p = sub.add_parser("simulate", help=HELP["simulate"], description=HELP["simulate"])
     p.add_argument("file", help="scenario YAML (see shared/scenarios/FORMAT.md)")

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "octet.customers",
     "octet.catalog",
     "octet.subscriptions",
+    "octet.notifications",
+    "octet.network",
+    "octet.metering",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +93,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the RADIUS server, workers and web read while one writes.
+    # WAL lets the RADIUS server, workers and web read while one writes; FULL makes a
+    # commit durable before accounting is acknowledged.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
         "PRAGMA busy_timeout=10000;",
@@ -133,3 +137,15 @@ LOGGING = {
         "octet": {"handlers": ["console"], "level": os.environ.get("OCTET_LOG_LEVEL", "INFO")}
     },
 }
+
+# RADIUS (docs/radius.md)
+RADIUS_HOST = os.environ.get("OCTET_RADIUS_HOST", "0.0.0.0")  # noqa: S104 - a NAS must reach it
+RADIUS_AUTH_PORT = int(os.environ.get("OCTET_RADIUS_AUTH_PORT", "1812"))
+RADIUS_ACCT_PORT = int(os.environ.get("OCTET_RADIUS_ACCT_PORT", "1813"))
+RADIUS_INTERIM_INTERVAL = int(os.environ.get("OCTET_RADIUS_INTERIM_INTERVAL", "300"))
+# A session with no accounting for this long is closed (lost Stop).
+RADIUS_STALE_AFTER = int(os.environ.get("OCTET_RADIUS_STALE_AFTER", "900"))
+RADIUS_COA_TIMEOUT = float(os.environ.get("OCTET_RADIUS_COA_TIMEOUT", "2"))
+RADIUS_COA_RETRIES = int(os.environ.get("OCTET_RADIUS_COA_RETRIES", "3"))
+# Only for `octet simulate`: accounting is stamped with the simulated clock.
+RADIUS_USE_CLOCK = os.environ.get("OCTET_RADIUS_USE_CLOCK", "0") == "1"

@@ -114,6 +114,12 @@ class PlanVersion(models.Model):
     proration = models.CharField(max_length=10, choices=Proration.choices, default=Proration.DAILY)
     setup_fee = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
     allowance_bytes = models.BigIntegerField(null=True, blank=True, help_text="empty: unlimited")
+    allowance_counts = models.CharField(
+        max_length=10,
+        choices=[("download", "Download only"), ("total", "Download and upload")],
+        default="download",
+        help_text="Which bytes count against the allowance",
+    )
     overage_price_per_gb = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, help_text="empty: no overage"
     )

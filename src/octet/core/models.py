@@ -40,6 +40,11 @@ class Operator(models.Model):
     payment_terms_days = models.PositiveIntegerField(default=14)
     dunning = models.JSONField(default=_default_dunning)
     account_number_prefix = models.CharField(max_length=8, default="AC")
+    walled_garden_address_list = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="MikroTik address list for suspended subscribers; empty: reject them",
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="operator_singleton")]

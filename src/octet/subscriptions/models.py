@@ -31,6 +31,9 @@ class Subscription(models.Model):
     created_at = models.DateTimeField()
     activated_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
+    prepaid_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Prepaid plans: service ends here unless renewed"
+    )
     cancel_at = models.DateTimeField(
         null=True, blank=True, help_text="Scheduled termination (cancellation at period end)"
     )

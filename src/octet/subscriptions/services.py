@@ -6,7 +6,7 @@ audit entry with the actor and the reason.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -17,7 +17,7 @@ from octet.core.errors import Conflict, InvalidInput, NotFound
 from octet.core.models import Operator
 from octet.core.periods import Alignment, BillingPeriod, Interval, local_date, period_containing
 from octet.customers.models import Customer
-from octet.subscriptions import credentials
+from octet.subscriptions import credentials, signals
 from octet.subscriptions.lifecycle import State, SuspendReason, TransitionRefused, check_transition
 from octet.subscriptions.models import (
     PlanChange,
@@ -82,6 +82,9 @@ def _transition(
         reason=reason,
         note=note,
         actor=actor,
+    )
+    signals.state_changed.send(
+        sender=Subscription, subscription=sub, previous=previous, target=target, reason=reason
     )
     audit.record(
         actor=actor,
@@ -254,6 +257,7 @@ def _apply_plan_change(change: PlanChange, *, actor: str) -> None:
     sub.save(update_fields=["plan_version"])
     change.status = PlanChangeStatus.APPLIED
     change.save(update_fields=["status"])
+    signals.plan_changed.send(sender=Subscription, subscription=sub, change=change)
     audit.record(
         actor=actor,
         action="subscription.plan_changed",
@@ -321,3 +325,37 @@ def live_subscription(customer: Customer) -> Subscription:
     if sub is None:
         raise NotFound(f"customer {customer.account_number} has no live subscription")
     return sub
+
+
+def plan_segments(
+    subscription: Subscription, period: BillingPeriod
+) -> list[tuple[PlanVersion, date, date]]:
+    """The plan versions in force during ``period``: (version, first day, end exclusive).
+
+    The day of activation or of a plan change counts in full for the new plan.
+    """
+    tz = operator_tz()
+    if subscription.activated_at is None:
+        return []
+    changes = list(
+        subscription.plan_changes.filter(status=PlanChangeStatus.APPLIED)
+        .select_related("from_version", "to_version")
+        .order_by("effective_at", "id")
+    )
+    first_version = changes[0].from_version if changes else subscription.plan_version
+    timeline: list[tuple[PlanVersion, date]] = [
+        (first_version, local_date(subscription.activated_at, tz))
+    ]
+    timeline += [(c.to_version, local_date(c.effective_at, tz)) for c in changes]
+    end_of_service = (
+        local_date(subscription.terminated_at, tz) if subscription.terminated_at else None
+    )
+    segments = []
+    for i, (version, start) in enumerate(timeline):
+        end = timeline[i + 1][1] if i + 1 < len(timeline) else period.end
+        if end_of_service is not None:
+            end = min(end, end_of_service)
+        start, end = max(start, period.start), min(end, period.end)
+        if start < end:
+            segments.append((version, start, end))
+    return segments

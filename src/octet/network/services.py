@@ -1,0 +1,367 @@
+"""Network use cases: NAS registry, Access-Request decisions, CoA/Disconnect outbox,
+stale-session cleanup and the fair-usage throttle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from octet.core import audit, clock
+from octet.core.errors import Conflict, InvalidInput
+from octet.core.models import Operator
+from octet.core.periods import local_date
+from octet.core.validation import clean_or_refuse
+from octet.network import vendors
+from octet.network.models import CoaKind, CoaRequest, CoaStatus, Nas, RadiusSession
+from octet.subscriptions.lifecycle import State
+from octet.subscriptions.models import Subscription
+
+log = logging.getLogger("octet.network")
+
+
+# -- NAS registry ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_nas(
+    *,
+    name: str,
+    address: str,
+    secret: str,
+    vendor: str = "generic",
+    coa_port: int = 3799,
+    coa_address: str | None = None,
+    actor: str,
+    reason: str = "NAS added",
+) -> Nas:
+    if not secret or len(secret) < 8:
+        raise InvalidInput("a RADIUS shared secret needs at least 8 characters", field="secret")
+    if Nas.objects.filter(name=name).exists():
+        raise Conflict(f"a NAS named {name!r} exists", field="name")
+    nas = Nas(
+        name=name,
+        address=address,
+        vendor=vendor,
+        coa_port=coa_port,
+        coa_address=coa_address,
+        created_at=clock.now(),
+    )
+    nas.set_secret(secret)
+    clean_or_refuse(nas)
+    nas.save()
+    audit.record(actor=actor, action="nas.created", instance=nas, reason=reason)
+    return nas
+
+
+# -- Access-Request decisions ------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    accept: bool
+    reason: str  # logged (radpostauth) and, for a reject, the Reply-Message
+    attributes: list[tuple[str, Any]] = field(default_factory=list)
+    subscription_id: int | None = None
+
+
+REJECT_MESSAGES = {
+    "unknown_user": "Unknown user",
+    "wrong_password": "Wrong password",
+    "pending": "Service not yet active",
+    "suspended": "Service suspended",
+    "terminated": "Service terminated",
+    "prepaid_expired": "Prepaid validity expired",
+    "quota_exhausted": "Data allowance used up for this period",
+}
+
+
+def plan_speed(version) -> vendors.Speed:
+    return vendors.Speed(
+        down_kbps=version.down_kbps,
+        up_kbps=version.up_kbps,
+        burst_down_kbps=version.burst_down_kbps,
+        burst_up_kbps=version.burst_up_kbps,
+        burst_threshold_down_kbps=version.burst_threshold_down_kbps,
+        burst_threshold_up_kbps=version.burst_threshold_up_kbps,
+        burst_time_s=version.burst_time_s,
+    )
+
+
+def throttled_speed(version) -> vendors.Speed:
+    return vendors.throttled(
+        plan_speed(version), version.fair_use_down_kbps, version.fair_use_up_kbps
+    )
+
+
+def find_subscription(username: str) -> Subscription | None:
+    return (
+        Subscription.objects.filter(username=username)
+        .exclude(state=State.TERMINATED)
+        .select_related("plan_version")
+        .first()
+        or Subscription.objects.filter(username=username, state=State.TERMINATED)
+        .select_related("plan_version")
+        .order_by("-terminated_at")
+        .first()
+    )
+
+
+def _quota_state(sub: Subscription, now: datetime, tz: ZoneInfo) -> str | None:
+    """'throttle' or 'cut' if the current period's allowance is used up, else None."""
+    from octet.metering.models import QuotaEvent
+    from octet.subscriptions.services import billing_period
+
+    version = sub.plan_version
+    if version.allowance_bytes is None or version.overage_price_per_gb is not None:
+        return None
+    period = billing_period(sub, now)
+    if not QuotaEvent.objects.filter(
+        subscription=sub, period_start=period.start, kind="usage_100"
+    ).exists():
+        return None
+    return "throttle" if version.fair_use_down_kbps else "cut"
+
+
+def decide(
+    username: str,
+    password_ok,  # callable(stored_cleartext) -> bool; PAP or CHAP
+    *,
+    vendor: str,
+    now: datetime | None = None,
+) -> Decision:
+    """Decide an Access-Request. Never raises for a subscriber's bad input."""
+    now = now or clock.now()
+    sub = find_subscription(username)
+    if sub is None:
+        return Decision(False, "unknown_user")
+    try:
+        ok = password_ok(sub.radius_password())
+    except ValueError:
+        log.error("RADIUS password of subscription %s cannot be decrypted", sub.pk)
+        ok = False
+    if not ok:
+        return Decision(False, "wrong_password", subscription_id=sub.pk)
+    operator = Operator.current()
+    if sub.state == State.SUSPENDED and operator.walled_garden_address_list:
+        # Let them in to a walled garden so the portal can tell them why.
+        attrs = vendors.speed_attributes(vendor, vendors.Speed(down_kbps=512, up_kbps=512))
+        if vendor == vendors.Vendor.MIKROTIK:
+            attrs.append(("Mikrotik-Address-List", operator.walled_garden_address_list))
+        return Decision(True, "walled_garden", attrs, sub.pk)
+    if sub.state != State.ACTIVE:
+        return Decision(False, str(sub.state), subscription_id=sub.pk)
+    if sub.prepaid_expires_at is not None and sub.prepaid_expires_at <= now:
+        return Decision(False, "prepaid_expired", subscription_id=sub.pk)
+    version = sub.plan_version
+    quota_state = _quota_state(sub, now, ZoneInfo(operator.time_zone))
+    if quota_state == "cut":
+        return Decision(False, "quota_exhausted", subscription_id=sub.pk)
+    speed = throttled_speed(version) if quota_state == "throttle" else plan_speed(version)
+    attrs: list[tuple[str, Any]] = vendors.speed_attributes(vendor, speed)
+    if sub.static_ip:
+        attrs.append(("Framed-IP-Address", sub.static_ip))
+    elif sub.framed_pool:
+        attrs.append(("Framed-Pool", sub.framed_pool))
+    if sub.prepaid_expires_at is not None:
+        remaining = int((sub.prepaid_expires_at - now).total_seconds())
+        attrs.append(("Session-Timeout", max(1, remaining)))
+    attrs.append(("Acct-Interim-Interval", settings.RADIUS_INTERIM_INTERVAL))
+    return Decision(True, "throttled" if quota_state else "accepted", attrs, sub.pk)
+
+
+# -- CoA / Disconnect outbox ------------------------------------------------------------
+
+
+def _identity(session: RadiusSession) -> list[list[Any]]:
+    attrs: list[list[Any]] = [
+        ["User-Name", session.username],
+        ["Acct-Session-Id", session.acct_session_id],
+    ]
+    if session.framed_ip:
+        attrs.append(["Framed-IP-Address", session.framed_ip])
+    return attrs
+
+
+def open_sessions(subscription_id: int) -> list[RadiusSession]:
+    return list(
+        RadiusSession.objects.filter(
+            subscription_id=subscription_id, stopped_at__isnull=True
+        ).select_related("nas")
+    )
+
+
+def queue_request(
+    session: RadiusSession, kind: str, reason: str, extra: list[tuple[str, Any]] = ()
+) -> CoaRequest:
+    now = clock.now()
+    return CoaRequest.objects.create(
+        nas_id=session.nas_id,
+        session=session,
+        subscription_id=session.subscription_id,
+        kind=kind,
+        reason=reason,
+        attributes=_identity(session) + [list(a) for a in extra],
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+def disconnect_subscription(subscription_id: int, reason: str) -> int:
+    sessions = open_sessions(subscription_id)
+    for s in sessions:
+        queue_request(s, CoaKind.DISCONNECT, reason)
+    return len(sessions)
+
+
+def change_speed(subscription_id: int, speed: vendors.Speed, reason: str) -> int:
+    sessions = open_sessions(subscription_id)
+    for s in sessions:
+        queue_request(s, CoaKind.COA, reason, vendors.speed_attributes(s.nas.vendor, speed))
+    return len(sessions)
+
+
+def enforce_quota(subscription_id: int) -> str:
+    """At 100 %: throttle a fair-usage plan, cut a capped plan without overage."""
+    sub = Subscription.objects.select_related("plan_version").get(pk=subscription_id)
+    version = sub.plan_version
+    if version.overage_price_per_gb is not None or version.allowance_bytes is None:
+        return "none"  # overage is billed; nothing to enforce on the line
+    if version.fair_use_down_kbps:
+        change_speed(subscription_id, throttled_speed(version), "fair_use_throttle")
+        return "throttle"
+    disconnect_subscription(subscription_id, "quota_exhausted")
+    return "disconnect"
+
+
+def restore_throttled(now: datetime | None = None) -> int:
+    """In a new period, give throttled subscribers their plan speed back (CoA)."""
+    from octet.metering.models import QuotaEvent
+    from octet.subscriptions.services import billing_period
+
+    now = now or clock.now()
+    restored = 0
+    for event in QuotaEvent.objects.filter(
+        action="throttle", restored_at__isnull=True
+    ).select_related("subscription__plan_version"):
+        sub = event.subscription
+        if billing_period(sub, now).start <= event.period_start:
+            continue  # still the throttled period
+        with transaction.atomic():
+            if sub.state == State.ACTIVE:
+                change_speed(sub.pk, plan_speed(sub.plan_version), "period_restore")
+            event.restored_at = now
+            event.save(update_fields=["restored_at"])
+            restored += 1
+    return restored
+
+
+def next_restore_due(after: datetime) -> datetime | None:
+    """When restore_throttled next has work (the start of the period after a throttle)."""
+    from octet.metering.models import QuotaEvent
+    from octet.subscriptions.services import billing_period, operator_tz
+
+    tz = operator_tz()
+    due = None
+    for event in QuotaEvent.objects.filter(
+        action="throttle", restored_at__isnull=True
+    ).select_related("subscription__plan_version"):
+        period = billing_period(
+            event.subscription, (datetime.combine(event.period_start, datetime.min.time(), tz))
+        )
+        at = period.end_at(tz)
+        due = at if due is None else min(due, at)
+    return due
+
+
+REPLY_NAMES = {41: "Disconnect-ACK", 42: "Disconnect-NAK", 44: "CoA-ACK", 45: "CoA-NAK"}
+
+
+def dispatch_coa(limit: int = 100, now: datetime | None = None) -> int:
+    """Send due CoA/Disconnect requests with retries; record each NAS answer."""
+    from octet.network.coa_client import send
+
+    now = now or clock.now()
+    sent = 0
+    with transaction.atomic():
+        qs = CoaRequest.objects.filter(status=CoaStatus.PENDING, next_attempt_at__lte=now)
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        batch = list(qs.select_related("nas").order_by("next_attempt_at", "id")[:limit])
+        for req in batch:
+            # Claim: another dispatcher will not take it before the retry time.
+            req.attempts += 1
+            req.next_attempt_at = now + timedelta(seconds=settings.RADIUS_COA_TIMEOUT * 5)
+            req.save(update_fields=["attempts", "next_attempt_at"])
+    for req in batch:
+        code, error = send(req)
+        req.answered_at = clock.now()
+        if code in (41, 44):
+            req.status = CoaStatus.ACKED
+        elif code in (42, 45):
+            req.status = CoaStatus.NAKED
+        elif req.attempts >= settings.RADIUS_COA_RETRIES:
+            req.status = CoaStatus.FAILED
+        req.response = REPLY_NAMES.get(code, "no answer") + (f" ({error})" if error else "")
+        req.save(update_fields=["status", "answered_at", "response"])
+        log.info("%s %s to NAS %s: %s", req.kind, req.reason, req.nas.name, req.response)
+        sent += 1
+    return sent
+
+
+# -- session maintenance ----------------------------------------------------------------
+
+
+def close_stale_sessions(now: datetime | None = None, stale_after: int | None = None) -> int:
+    """Close sessions with no accounting for ``stale_after`` seconds (a lost Stop).
+
+    Usage up to their last update is already counted; the stop time is that update.
+    """
+    now = now or clock.now()
+    limit = now - timedelta(seconds=stale_after or settings.RADIUS_STALE_AFTER)
+    table = RadiusSession._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET stopped_at = updated_at, terminate_cause = %s "  # noqa: S608
+            "WHERE stopped_at IS NULL AND updated_at < %s",
+            ["Stale-Session", limit],
+        )
+        return cursor.rowcount
+
+
+def live_sessions(limit: int = 500):
+    return (
+        RadiusSession.objects.filter(stopped_at__isnull=True)
+        .select_related("nas", "subscription__customer")
+        .order_by("-updated_at")[:limit]
+    )
+
+
+def session_history(subscription: Subscription, limit: int = 100):
+    return RadiusSession.objects.filter(subscription=subscription).order_by("-started_at")[:limit]
+
+
+# -- reactions to subscription changes --------------------------------------------------
+
+
+def on_state_changed(sender, subscription: Subscription, previous: str, target: str, **kwargs):
+    if target in (State.SUSPENDED, State.TERMINATED):
+        disconnect_subscription(subscription.pk, str(target))
+    elif target == State.ACTIVE and previous == State.SUSPENDED:
+        # Walled-garden sessions must re-authenticate to get their plan back.
+        disconnect_subscription(subscription.pk, "reconnected")
+
+
+def on_plan_changed(sender, subscription: Subscription, **kwargs):
+    sub = Subscription.objects.select_related("plan_version").get(pk=subscription.pk)
+    if sub.state == State.ACTIVE:
+        change_speed(sub.pk, plan_speed(sub.plan_version), "plan_changed")
+
+
+def local_day(moment: datetime) -> str:
+    return local_date(moment, ZoneInfo(Operator.current().time_zone)).isoformat()
