@@ -175,6 +175,7 @@ def test_new_terms_are_added_as_the_next_version(admin_client, fiber100, gst18):
         "proration": "daily",
         "setup_fee": "0.00",
         "allowance_bytes": "500000000000",
+        "allowance_counts": "download",
         "overage_price_per_gb": "10.00",
         "overage_rounding": "up",
         "down_kbps": "100000",

@@ -147,5 +147,3 @@ RADIUS_INTERIM_INTERVAL = int(os.environ.get("OCTET_RADIUS_INTERIM_INTERVAL", "3
 RADIUS_STALE_AFTER = int(os.environ.get("OCTET_RADIUS_STALE_AFTER", "900"))
 RADIUS_COA_TIMEOUT = float(os.environ.get("OCTET_RADIUS_COA_TIMEOUT", "2"))
 RADIUS_COA_RETRIES = int(os.environ.get("OCTET_RADIUS_COA_RETRIES", "3"))
-# Only for `octet simulate`: accounting is stamped with the simulated clock.
-RADIUS_USE_CLOCK = os.environ.get("OCTET_RADIUS_USE_CLOCK", "0") == "1"

@@ -358,7 +358,7 @@ class RadiusServer:
             at = datetime.fromtimestamp(received, UTC) - timedelta(
                 seconds=_int(pkt, ACCT_DELAY_TIME) or 0
             )
-        if settings.RADIUS_USE_CLOCK:
+        if clock.is_simulated():
             at = clock.now()  # scenario runs: the simulated clock is the event time
         session_id = _text(pkt, ACCT_SESSION_ID)
         if status in (Status.START, Status.INTERIM, Status.STOP) and not session_id:
