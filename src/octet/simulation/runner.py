@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -287,30 +287,30 @@ class ScenarioRunner:
         }
 
     def _usage_report(self, ref_of: dict[int, str], tz: ZoneInfo) -> list[dict[str, Any]]:
-        """Every billing period of every subscription up to now, first one from activation."""
-        end_day = local_date(clock.now(), tz)
+        """Every billing period of every subscription up to now, the first from activation."""
+        today = local_date(clock.now(), tz)
         rows = []
         for sub in (
             Subscription.objects.filter(activated_at__isnull=False)
             .select_related("plan_version")
             .order_by("customer_id", "id")
         ):
-            first_day = local_date(sub.activated_at, tz)
-            last_day = local_date(sub.terminated_at, tz) if sub.terminated_at else end_day
-            period = subscriptions.billing_period(sub, sub.activated_at)
-            while period.start <= last_day:
+            day = local_date(sub.activated_at, tz)
+            # Service ends at termination; a live one is reported up to today's period.
+            end = local_date(sub.terminated_at, tz) if sub.terminated_at else today + timedelta(1)
+            while day < end:
+                period = subscriptions.period_at(sub, day)
                 usage = metering.usage_for(sub, period)
-                shown = period.clip(start=max(first_day, period.start))
                 rows.append(
                     {
                         "customer": ref_of[sub.customer_id],
-                        "period": shown.label,
+                        "period": period.clip(start=day).label,
                         "download_bytes": usage.download_bytes,
                         "upload_bytes": usage.upload_bytes,
                         "allowance_bytes": usage.allowance_bytes,
                     }
                 )
-                period = subscriptions.billing_period(sub, period.end_at(tz))
+                day = period.end
         return rows
 
 

@@ -6,6 +6,7 @@ audit entry with the actor and the reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -32,16 +33,66 @@ def operator_tz() -> ZoneInfo:
     return ZoneInfo(Operator.current().time_zone)
 
 
-def billing_period(subscription: Subscription, at: datetime | None = None) -> BillingPeriod:
-    """The billing period of this subscription's plan that contains ``at`` (local dates)."""
-    version = subscription.plan_version
-    day = local_date(at or clock.now(), operator_tz())
-    return period_containing(
-        day,
-        Interval(version.interval),
-        Alignment(version.alignment),
-        subscription.anchor_date or day,  # not yet active: periods would start today
+@dataclass(frozen=True)
+class PlanSegment:
+    """A plan version in force from ``start`` to ``end`` (exclusive; None: still in force),
+    with the anchor its anniversary periods count from."""
+
+    version: PlanVersion
+    start: date
+    end: date | None
+    anchor: date
+
+    def period(self, day: date) -> BillingPeriod:
+        return period_containing(
+            day, Interval(self.version.interval), Alignment(self.version.alignment), self.anchor
+        )
+
+
+def reanchors(old: PlanVersion, new: PlanVersion) -> bool:
+    """Moving to an anniversary plan from another alignment or interval starts its periods
+    on the day of the change (the old anchor would leave a period cut at a random day)."""
+    return new.alignment == Alignment.ANNIVERSARY and (
+        old.alignment != new.alignment or old.interval != new.interval
     )
+
+
+def plan_timeline(subscription: Subscription) -> list[PlanSegment]:
+    """The versions the subscription has been on, oldest first (from applied plan changes)."""
+    tz = operator_tz()
+    if subscription.activated_at is not None:
+        first_day = local_date(subscription.activated_at, tz)
+    else:
+        first_day = subscription.anchor_date or local_date(clock.now(), tz)
+    changes = list(
+        PlanChange.objects.filter(subscription_id=subscription.pk, status=PlanChangeStatus.APPLIED)
+        .select_related("from_version", "to_version")
+        .order_by("effective_at", "id")
+    )
+    version = changes[0].from_version if changes else subscription.plan_version
+    segments = [PlanSegment(version, first_day, None, first_day)]
+    for change in changes:
+        day = max(local_date(change.effective_at, tz), first_day)
+        last = segments[-1]
+        anchor = day if reanchors(last.version, change.to_version) else last.anchor
+        segments[-1] = PlanSegment(last.version, last.start, day, last.anchor)
+        segments.append(PlanSegment(change.to_version, day, None, anchor))
+    return [s for s in segments if s.end is None or s.start < s.end]
+
+
+def period_at(subscription: Subscription, day: date) -> BillingPeriod:
+    """The billing period containing local ``day``, under the plan in force that day."""
+    timeline = plan_timeline(subscription)
+    segment = timeline[0]
+    for candidate in timeline:
+        if candidate.start <= day:
+            segment = candidate
+    return segment.period(day)
+
+
+def billing_period(subscription: Subscription, at: datetime | None = None) -> BillingPeriod:
+    """The billing period of this subscription that contains ``at`` (local dates)."""
+    return period_at(subscription, local_date(at or clock.now(), operator_tz()))
 
 
 def username_taken(username: str, exclude_pk: int | None = None) -> bool:
@@ -253,8 +304,10 @@ def change_plan(
 def _apply_plan_change(change: PlanChange, *, actor: str) -> None:
     sub = Subscription.objects.select_for_update().get(pk=change.subscription_id)
     before = audit.snapshot(sub)
+    if reanchors(sub.plan_version, change.to_version):
+        sub.anchor_date = local_date(change.effective_at, operator_tz())
     sub.plan_version = change.to_version
-    sub.save(update_fields=["plan_version"])
+    sub.save(update_fields=["plan_version", "anchor_date"])
     change.status = PlanChangeStatus.APPLIED
     change.save(update_fields=["status"])
     signals.plan_changed.send(sender=Subscription, subscription=sub, change=change)
@@ -334,28 +387,18 @@ def plan_segments(
 
     The day of activation or of a plan change counts in full for the new plan.
     """
-    tz = operator_tz()
     if subscription.activated_at is None:
         return []
-    changes = list(
-        subscription.plan_changes.filter(status=PlanChangeStatus.APPLIED)
-        .select_related("from_version", "to_version")
-        .order_by("effective_at", "id")
-    )
-    first_version = changes[0].from_version if changes else subscription.plan_version
-    timeline: list[tuple[PlanVersion, date]] = [
-        (first_version, local_date(subscription.activated_at, tz))
-    ]
-    timeline += [(c.to_version, local_date(c.effective_at, tz)) for c in changes]
+    tz = operator_tz()
     end_of_service = (
         local_date(subscription.terminated_at, tz) if subscription.terminated_at else None
     )
-    segments = []
-    for i, (version, start) in enumerate(timeline):
-        end = timeline[i + 1][1] if i + 1 < len(timeline) else period.end
+    out = []
+    for seg in plan_timeline(subscription):
+        end = seg.end or period.end
         if end_of_service is not None:
             end = min(end, end_of_service)
-        start, end = max(start, period.start), min(end, period.end)
+        start, end = max(seg.start, period.start), min(end, period.end)
         if start < end:
-            segments.append((version, start, end))
-    return segments
+            out.append((seg.version, start, end))
+    return out
