@@ -18,6 +18,7 @@ HELP = {
     "serve": "Run Octet: migrate, then serve the web console on HOST:PORT and RADIUS.",
     "radius": "Run the RADIUS server (authentication 1812/udp, accounting 1813/udp).",
     "nas": "Register a NAS (router) that may send RADIUS requests: octet nas add ...",
+    "import-usage": "Import usage from a CSV file: username,date,download_bytes,upload_bytes.",
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
     "help": "Show help for a command: octet help COMMAND.",
 }
@@ -146,6 +147,30 @@ def cmd_nas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_usage(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.metering.imports import import_usage_csv
+
+    call_command("migrate", interactive=False, verbosity=0)
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read {path}: {exc}")
+    try:
+        batch = import_usage_csv(text, filename=path.name, actor=args.actor)
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(
+        f"imported {batch.rows} rows: {batch.download_bytes} bytes down, "
+        f"{batch.upload_bytes} bytes up"
+    )
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import yaml
 
@@ -232,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--coa-port", type=int, default=3799)
     p.set_defaults(func=cmd_nas)
+
+    p = sub.add_parser("import-usage", help=HELP["import-usage"], description=HELP["import-usage"])
+    p.add_argument("file", help="CSV with header username,date,download_bytes,upload_bytes")
+    p.add_argument("--actor", default="cli", help="who is importing (for the audit log)")
+    p.set_defaults(func=cmd_import_usage)
 
     p = sub.add_parser("simulate", help=HELP["simulate"], description=HELP["simulate"])
     p.add_argument("file", help="scenario YAML (see shared/scenarios/FORMAT.md)")

@@ -59,6 +59,7 @@ class UsageImport(models.Model):
     at = models.DateTimeField()
     actor = models.CharField(max_length=150)
     filename = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64, unique=True, help_text="refuses a second import")
     rows = models.PositiveIntegerField()
     download_bytes = models.BigIntegerField()
     upload_bytes = models.BigIntegerField()

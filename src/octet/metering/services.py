@@ -407,3 +407,8 @@ def usage_for(subscription: Subscription, period: BillingPeriod) -> UsagePeriod:
         allowance_bytes=allowance_for(subscription, period),
         updated_at=clock.now(),
     )
+
+
+def check_quotas(rows: list[UsagePeriod], now: datetime, tz: ZoneInfo) -> list[tuple[int, str]]:
+    """Raise the threshold events these usage rows have reached (once per period each)."""
+    return _check_quotas(rows, _load_terms({r.subscription_id for r in rows}), tz, now)
