@@ -40,7 +40,9 @@ def test_rows_add_to_the_period_of_their_date(asha_sub):
     assert jan.allowance_bytes == 274_193_548_387  # 500 GB x 17/31, rounded down
     assert (feb.download_bytes, feb.upload_bytes) == (7, 3)
     # 300 GB of a 274 GB allowance: both thresholds, once.
-    kinds = sorted(QuotaEvent.objects.filter(period_start="2026-01-01").values_list("kind", flat=True))
+    kinds = sorted(
+        QuotaEvent.objects.filter(period_start="2026-01-01").values_list("kind", flat=True)
+    )
     assert kinds == ["usage_100", "usage_80"]
     assert Notification.objects.filter(kind="usage_100").count() == 1
     assert AuditEntry.objects.filter(action="usage.imported", actor="clerk").count() == 1

@@ -154,7 +154,9 @@ class CoaRequest(models.Model):
     created_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField(db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)
-    response = models.CharField(max_length=40, blank=True, help_text="ACK/NAK code and Error-Cause")
+    response = models.CharField(
+        max_length=100, blank=True, help_text="ACK/NAK code and Error-Cause"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -307,7 +307,8 @@ def dispatch_coa(limit: int = 100, now: datetime | None = None) -> int:
             req.status = CoaStatus.NAKED
         elif req.attempts >= settings.RADIUS_COA_RETRIES:
             req.status = CoaStatus.FAILED
-        req.response = REPLY_NAMES.get(code, "no answer") + (f" ({error})" if error else "")
+        response = REPLY_NAMES.get(code, "no answer") + (f" ({error})" if error else "")
+        req.response = response[: CoaRequest._meta.get_field("response").max_length]
         req.save(update_fields=["status", "answered_at", "response"])
         log.info("%s %s to NAS %s: %s", req.kind, req.reason, req.nas.name, req.response)
         sent += 1
@@ -329,7 +330,8 @@ def close_stale_sessions(now: datetime | None = None, stale_after: int | None = 
         cursor.execute(
             f"UPDATE {table} SET stopped_at = updated_at, terminate_cause = %s "  # noqa: S608
             "WHERE stopped_at IS NULL AND updated_at < %s",
-            ["Stale-Session", limit],
+            # Raw SQL: adapt as the ORM does (SQLite compares text, stored as naive UTC).
+            ["Stale-Session", connection.ops.adapt_datetimefield_value(limit)],
         )
         return cursor.rowcount
 

@@ -67,7 +67,7 @@ def send_packets(running: _Running, packets: list[dict[str, Any]], secret: str) 
                 pkt = client.CreateAuthPacket()
             for name, value in attrs.items():
                 if name == "User-Password":
-                    pkt[2] = pkt.PwCrypt(str(value))
+                    pkt[2] = [pkt.PwCrypt(str(value))]  # raw values are lists
                 else:
                     pkt.AddAttribute(name, value)
             reply = client.SendPacket(pkt)

@@ -1,0 +1,67 @@
+"""Scenario files run end to end with ``octet simulate`` (a subprocess, as an operator would).
+
+Scenario 01 is the shared acceptance scenario (../shared/scenarios, next to this repository);
+this version of Octet meters usage but does not bill yet, so only its usage figures and the
+usage notifications are compared. Scenario 03 (tests/scenarios) sends real RADIUS packets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+
+SHARED = Path(__file__).parents[1].parent / "shared" / "scenarios"
+OURS = Path(__file__).parent / "scenarios"
+USAGE_KINDS = {"usage_80", "usage_100"}
+
+
+def simulate(tmp_path: Path, scenario: Path) -> dict:
+    env = dict(os.environ)
+    for name in ("OCTET_SECRET_KEY", "OCTET_TEST_DATABASE_NAME", "DATABASE_URL"):
+        env.pop(name, None)
+    env.update({"OCTET_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "octet.settings"})
+    result = subprocess.run(
+        [sys.executable, "-m", "octet.cli", "simulate", str(scenario)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def expected(scenario: Path) -> dict:
+    return json.loads(
+        scenario.with_name(scenario.name.replace(".yaml", ".expected.json")).read_text()
+    )
+
+
+@pytest.fixture
+def shared_scenarios() -> Path:
+    require_tool(SHARED.is_dir(), f"the shared scenarios are not at {SHARED}")
+    return SHARED
+
+
+def test_scenario_01_usage_and_usage_notifications(tmp_path, shared_scenarios):
+    scenario = shared_scenarios / "01-fibre-upgrade-dunning.yaml"
+    output, want = simulate(tmp_path, scenario), expected(scenario)
+    # 15-31 Jan: 17/31 of 500 GB; February: 500 GB × 9/28 + 1000 GB × 19/28 (upgrade on the 10th).
+    assert output["usage"] == want["usage"]
+    assert [n for n in output["notifications"] if n["kind"] in USAGE_KINDS] == [
+        n for n in want["notifications"] if n["kind"] in USAGE_KINDS
+    ]
+
+
+def test_scenario_03_radius_packets(tmp_path):
+    scenario = OURS / "03-radius.yaml"
+    assert simulate(tmp_path, scenario) == expected(scenario)
