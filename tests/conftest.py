@@ -7,6 +7,30 @@ import os
 
 import pytest
 
+
+def _sqlite_test_database_in_a_file() -> None:
+    """On SQLite, put the test database in a file (under OCTET_DATA_DIR) instead of memory.
+
+    Django's default SQLite test database is a shared-cache in-memory one. Several
+    connections (the server's threads and the test's own) on it take table locks that
+    fail at once with "database table is locked" instead of waiting: busy_timeout and WAL,
+    which production relies on, do not apply there. A file behaves like production.
+    Runs when this conftest is collected, before any test database exists; an explicit
+    OCTET_TEST_DATABASE_NAME wins.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    test = database.setdefault("TEST", {})
+    if not test.get("NAME"):
+        test["NAME"] = str(settings.DATA_DIR / f"test-{os.getpid()}.sqlite3")
+
+
+_sqlite_test_database_in_a_file()
+
+
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

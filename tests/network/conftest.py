@@ -9,7 +9,6 @@ their own database connections, so tests that use it must see committed data:
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import threading
@@ -22,29 +21,6 @@ from conftest import require_tool
 
 SECRET = "testing123"
 PASSWORD = "s3cret-Pass"
-
-
-def _sqlite_test_database_in_a_file() -> None:
-    """On SQLite, put the test database in a file (under OCTET_DATA_DIR) instead of memory.
-
-    Django's default SQLite test database is a shared-cache in-memory one. Several
-    connections (the server's threads and the test's own) on it take table locks that
-    fail at once with "database table is locked" instead of waiting: busy_timeout and WAL,
-    which production relies on, do not apply there. A file behaves like production.
-    Runs when this conftest is collected, before any test database exists; an explicit
-    OCTET_TEST_DATABASE_NAME wins.
-    """
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    test = database.setdefault("TEST", {})
-    if not test.get("NAME"):
-        test["NAME"] = str(settings.DATA_DIR / f"test-radius-{os.getpid()}.sqlite3")
-
-
-_sqlite_test_database_in_a_file()
 
 
 class Running:

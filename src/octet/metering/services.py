@@ -155,9 +155,14 @@ def _process(
 
     session_ids = {r.session_id for r in records if r.session_id}
     sessions: dict[tuple[int, str], RadiusSession] = {}
-    for s in RadiusSession.objects.filter(acct_session_id__in=session_ids).order_by(
-        "started_at", "id"
-    ):
+    stored = RadiusSession.objects.filter(acct_session_id__in=session_ids)
+    if connection.features.has_select_for_update:
+        # Several RADIUS servers may get packets of one session (a NAS fails over and
+        # retransmits): lock the sessions so each delta is computed against the counters
+        # the other server committed. Locks are taken in id order, so batches cannot deadlock.
+        locked = set(stored.select_for_update().order_by("id").values_list("id", flat=True))
+        stored = RadiusSession.objects.filter(id__in=locked)
+    for s in stored.order_by("started_at", "id"):
         key = (s.nas_id, s.acct_session_id)
         held = sessions.get(key)
         # Prefer the open session; among closed ones the latest.
