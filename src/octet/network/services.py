@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 
-from octet.core import audit, clock
+from octet.core import audit, clock, secrets
 from octet.core.errors import Conflict, InvalidInput
 from octet.core.models import Operator
-from octet.core.periods import local_date
+from octet.core.periods import Alignment, Interval, local_date, period_containing
 from octet.core.validation import clean_or_refuse
 from octet.network import vendors
 from octet.network.models import CoaKind, CoaRequest, CoaStatus, Nas, RadiusSession
@@ -99,33 +100,47 @@ def throttled_speed(version) -> vendors.Speed:
     )
 
 
-def find_subscription(username: str) -> Subscription | None:
-    return (
-        Subscription.objects.filter(username=username)
-        .exclude(state=State.TERMINATED)
-        .select_related("plan_version")
-        .first()
-        or Subscription.objects.filter(username=username, state=State.TERMINATED)
-        .select_related("plan_version")
-        .order_by("-terminated_at")
-        .first()
-    )
+# The Access-Request hot path reads everything it needs in one query (no ORM compile, no
+# model instances): at 1,000 requests/s every tenth of a millisecond counts.
+_AUTH_SQL = """
+SELECT s.id, s.state, s.password_encrypted, s.static_ip, s.framed_pool,
+       s.prepaid_expires_at, s.anchor_date,
+       v.interval, v.alignment, v.allowance_bytes, v.overage_price_per_gb,
+       v.down_kbps, v.up_kbps, v.burst_down_kbps, v.burst_up_kbps,
+       v.burst_threshold_down_kbps, v.burst_threshold_up_kbps, v.burst_time_s,
+       v.fair_use_down_kbps, v.fair_use_up_kbps,
+       (SELECT o.time_zone FROM core_operator o WHERE o.id = 1),
+       (SELECT o.walled_garden_address_list FROM core_operator o WHERE o.id = 1),
+       (SELECT MAX(q.period_start) FROM metering_quotaevent q
+         WHERE q.subscription_id = s.id AND q.kind = 'usage_100')
+FROM subscriptions_subscription s
+JOIN catalog_planversion v ON v.id = s.plan_version_id
+WHERE s.username = %s AND s.state <> 'terminated'
+"""
+
+_plain_passwords: dict[str, str] = {}  # encrypted token -> cleartext; a new password is a new token
 
 
-def _quota_state(sub: Subscription, now: datetime, tz: ZoneInfo) -> str | None:
-    """'throttle' or 'cut' if the current period's allowance is used up, else None."""
-    from octet.metering.models import QuotaEvent
-    from octet.subscriptions.services import billing_period
+def _password(token: str) -> str:
+    plain = _plain_passwords.get(token)
+    if plain is None:
+        plain = secrets.decrypt(token)
+        if len(_plain_passwords) > 200_000:
+            _plain_passwords.clear()
+        _plain_passwords[token] = plain
+    return plain
 
-    version = sub.plan_version
-    if version.allowance_bytes is None or version.overage_price_per_gb is not None:
-        return None
-    period = billing_period(sub, now)
-    if not QuotaEvent.objects.filter(
-        subscription=sub, period_start=period.start, kind="usage_100"
-    ).exists():
-        return None
-    return "throttle" if version.fair_use_down_kbps else "cut"
+
+def _aware(value) -> datetime | None:
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def _day(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def decide(
@@ -137,42 +152,58 @@ def decide(
 ) -> Decision:
     """Decide an Access-Request. Never raises for a subscriber's bad input."""
     now = now or clock.now()
-    sub = find_subscription(username)
-    if sub is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTH_SQL, [username])
+        row = cursor.fetchone()
+    if row is None:
+        if Subscription.objects.filter(username=username, state=State.TERMINATED).exists():
+            return Decision(False, "terminated")
         return Decision(False, "unknown_user")
+    (sub_id, state, token, static_ip, pool, prepaid, anchor, interval, alignment, allowance,
+     overage, down, up, b_down, b_up, bt_down, bt_up, b_time, fu_down, fu_up, tz_name,
+     walled_garden, last_cut) = row  # fmt: skip
     try:
-        ok = password_ok(sub.radius_password())
+        ok = password_ok(_password(token))
     except ValueError:
-        log.error("RADIUS password of subscription %s cannot be decrypted", sub.pk)
+        log.error("RADIUS password of subscription %s cannot be decrypted", sub_id)
         ok = False
     if not ok:
-        return Decision(False, "wrong_password", subscription_id=sub.pk)
-    operator = Operator.current()
-    if sub.state == State.SUSPENDED and operator.walled_garden_address_list:
+        return Decision(False, "wrong_password", subscription_id=sub_id)
+    if state == State.SUSPENDED and walled_garden:
         # Let them in to a walled garden so the portal can tell them why.
         attrs = vendors.speed_attributes(vendor, vendors.Speed(down_kbps=512, up_kbps=512))
         if vendor == vendors.Vendor.MIKROTIK:
-            attrs.append(("Mikrotik-Address-List", operator.walled_garden_address_list))
-        return Decision(True, "walled_garden", attrs, sub.pk)
-    if sub.state != State.ACTIVE:
-        return Decision(False, str(sub.state), subscription_id=sub.pk)
-    if sub.prepaid_expires_at is not None and sub.prepaid_expires_at <= now:
-        return Decision(False, "prepaid_expired", subscription_id=sub.pk)
-    version = sub.plan_version
-    quota_state = _quota_state(sub, now, ZoneInfo(operator.time_zone))
+            attrs.append(("Mikrotik-Address-List", walled_garden))
+        return Decision(True, "walled_garden", attrs, sub_id)
+    if state != State.ACTIVE:
+        return Decision(False, str(state), subscription_id=sub_id)
+    prepaid = _aware(prepaid)
+    if prepaid is not None and prepaid <= now:
+        return Decision(False, "prepaid_expired", subscription_id=sub_id)
+    speed = vendors.Speed(down, up, b_down, b_up, bt_down, bt_up, b_time)
+    quota_state = None
+    if allowance is not None and overage is None and last_cut is not None:
+        # Over the allowance in the current period? (plan in force now, its anchor)
+        today = local_date(now, ZoneInfo(tz_name or settings.OCTET_TIME_ZONE))
+        current = period_containing(
+            today, Interval(interval), Alignment(alignment), _day(anchor) or today
+        )
+        if _day(last_cut) == current.start:
+            quota_state = "throttle" if fu_down else "cut"
     if quota_state == "cut":
-        return Decision(False, "quota_exhausted", subscription_id=sub.pk)
-    speed = throttled_speed(version) if quota_state == "throttle" else plan_speed(version)
+        return Decision(False, "quota_exhausted", subscription_id=sub_id)
+    if quota_state == "throttle":
+        speed = vendors.throttled(speed, fu_down, fu_up)
     attrs: list[tuple[str, Any]] = vendors.speed_attributes(vendor, speed)
-    if sub.static_ip:
-        attrs.append(("Framed-IP-Address", sub.static_ip))
-    elif sub.framed_pool:
-        attrs.append(("Framed-Pool", sub.framed_pool))
-    if sub.prepaid_expires_at is not None:
-        remaining = int((sub.prepaid_expires_at - now).total_seconds())
+    if static_ip:
+        attrs.append(("Framed-IP-Address", str(static_ip)))
+    elif pool:
+        attrs.append(("Framed-Pool", pool))
+    if prepaid is not None:
+        remaining = int((prepaid - now).total_seconds())
         attrs.append(("Session-Timeout", max(1, remaining)))
     attrs.append(("Acct-Interim-Interval", settings.RADIUS_INTERIM_INTERVAL))
-    return Decision(True, "throttled" if quota_state else "accepted", attrs, sub.pk)
+    return Decision(True, "throttled" if quota_state else "accepted", attrs, sub_id)
 
 
 # -- CoA / Disconnect outbox ------------------------------------------------------------
