@@ -160,9 +160,11 @@ def _process(
         # Several RADIUS servers may get packets of one session (a NAS fails over and
         # retransmits): lock the sessions so each delta is computed against the counters
         # the other server committed. Locks are taken in id order, so batches cannot deadlock.
-        locked = set(stored.select_for_update().order_by("id").values_list("id", flat=True))
-        stored = RadiusSession.objects.filter(id__in=locked)
-    for s in stored.order_by("started_at", "id"):
+        # One query: lock and read in id order, then order as below in Python.
+        rows = sorted(stored.select_for_update().order_by("id"), key=lambda s: (s.started_at, s.id))
+    else:
+        rows = stored.order_by("started_at", "id")
+    for s in rows:
         key = (s.nas_id, s.acct_session_id)
         held = sessions.get(key)
         # Prefer the open session; among closed ones the latest.
