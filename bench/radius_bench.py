@@ -107,15 +107,22 @@ def machine() -> dict[str, str]:
 # -- database and data set-up -----------------------------------------------------------------
 
 
+_HELD: list = []  # the PostgreSQL session holding the benchmark's advisory lock
+
+
 def fresh_database(kind: str, workdir: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.sqlite3'}"
     import psycopg
 
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
-        version = conn.execute("SHOW server_version").fetchone()[0]
+    # Held until this process exits: a second run would drop the database under this one.
+    conn = psycopg.connect(PG_ADMIN_URL, autocommit=True)
+    _HELD.append(conn)
+    if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [PG_BENCH_DB]).fetchone()[0]:
+        raise SystemExit(f"another benchmark is using the database {PG_BENCH_DB}; try later")
+    conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+    conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
+    version = conn.execute("SHOW server_version").fetchone()[0]
     out(f"postgres_version={version}")
     return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
