@@ -3,6 +3,19 @@ from django.contrib import admin
 from octet.core.models import AuditEntry, Operator
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and records written by Octet itself: staff read them, never edit them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Operator)
 class OperatorAdmin(admin.ModelAdmin):
     list_display = ["name", "time_zone", "currency", "tax_regime", "gstin"]
@@ -28,19 +41,10 @@ class OperatorAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: the audit log is evidence, nobody edits it."""
 
     list_display = ["at", "actor", "action", "entity", "entity_id", "reason"]
     list_filter = ["action", "entity"]
     search_fields = ["actor", "entity_id", "reason"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

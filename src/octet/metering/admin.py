@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from octet.core.admin import ReadOnlyAdmin
 from octet.metering.models import QuotaEvent, UsageImport, UsagePeriod
-from octet.network.admin import ReadOnlyAdmin
 
 
 @admin.register(UsagePeriod)

@@ -2,20 +2,8 @@ from django import forms
 from django.contrib import admin
 
 from octet.core import audit, clock
+from octet.core.admin import ReadOnlyAdmin
 from octet.network.models import AuthLog, CoaRequest, Nas, RadiusSession
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs and records written by the RADIUS server: staff read them, never edit them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class NasForm(forms.ModelForm):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from octet.network.admin import ReadOnlyAdmin
+from octet.core.admin import ReadOnlyAdmin
 from octet.notifications.models import Notification
 
 

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from octet.core import audit
+from octet.core.admin import ReadOnlyAdmin
 from octet.core.errors import OctetError
 from octet.subscriptions import credentials, services
 from octet.subscriptions.models import PlanChange, StateChange, Subscription
@@ -133,12 +134,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(admin.ModelAdmin):
+class PlanChangeAdmin(ReadOnlyAdmin):
     list_display = ["subscription", "from_version", "to_version", "when", "effective_at", "status"]
     list_filter = ["status", "when"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
