@@ -96,7 +96,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the RADIUS server, workers and web read while one writes; FULL makes a
     # commit durable before accounting is acknowledged.
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
         "PRAGMA busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
