@@ -15,7 +15,6 @@ from django.utils.dateparse import parse_datetime
 
 from octet.core import audit, clock, secrets
 from octet.core.errors import Conflict, InvalidInput
-from octet.core.models import Operator
 from octet.core.periods import Alignment, Interval, local_date, period_containing
 from octet.core.validation import clean_or_refuse
 from octet.network import vendors
@@ -367,18 +366,6 @@ def close_stale_sessions(now: datetime | None = None, stale_after: int | None = 
         return cursor.rowcount
 
 
-def live_sessions(limit: int = 500):
-    return (
-        RadiusSession.objects.filter(stopped_at__isnull=True)
-        .select_related("nas", "subscription__customer")
-        .order_by("-updated_at")[:limit]
-    )
-
-
-def session_history(subscription: Subscription, limit: int = 100):
-    return RadiusSession.objects.filter(subscription=subscription).order_by("-started_at")[:limit]
-
-
 # -- reactions to subscription changes --------------------------------------------------
 
 
@@ -394,7 +381,3 @@ def on_plan_changed(sender, subscription: Subscription, **kwargs):
     sub = Subscription.objects.select_related("plan_version").get(pk=subscription.pk)
     if sub.state == State.ACTIVE:
         change_speed(sub.pk, plan_speed(sub.plan_version), "plan_changed")
-
-
-def local_day(moment: datetime) -> str:
-    return local_date(moment, ZoneInfo(Operator.current().time_zone)).isoformat()
