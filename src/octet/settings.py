@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "octet.notifications",
     "octet.network",
     "octet.metering",
+    "octet.billing",
 ]
 
 MIDDLEWARE = [

@@ -40,6 +40,21 @@ class Operator(models.Model):
     payment_terms_days = models.PositiveIntegerField(default=14)
     dunning = models.JSONField(default=_default_dunning)
     account_number_prefix = models.CharField(max_length=8, default="AC")
+    # Billing policies (../shared/scenarios/FORMAT.md describes the defaults).
+    bill_first_period_at_activation = models.BooleanField(
+        default=True,
+        help_text="Invoice the first, partial period at activation (else with the next run)",
+    )
+    credit_unused_on_plan_change = models.BooleanField(
+        default=True, help_text="Plan change now: credit note for the old plan's unused days"
+    )
+    credit_unused_on_cancel = models.BooleanField(
+        default=True, help_text="Cancellation now: credit note for the unused days"
+    )
+    # Branding on invoices and credit notes.
+    brand_color = models.CharField(max_length=7, default="#1f4e79")
+    logo_svg = models.TextField(blank=True, help_text="SVG markup printed on documents")
+    invoice_footer = models.TextField(blank=True, help_text="Bank details, terms, signature line")
     walled_garden_address_list = models.CharField(
         max_length=64,
         blank=True,

@@ -37,6 +37,8 @@ class Subscription(models.Model):
     cancel_at = models.DateTimeField(
         null=True, blank=True, help_text="Scheduled termination (cancellation at period end)"
     )
+    # Kept by billing: the next moment the billing run has work for this subscription.
+    next_bill_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 
     class Meta:
         constraints = [
