@@ -144,13 +144,6 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number or f"{self.get_kind_display()} draft #{self.pk}"
 
-    @property
-    def is_credit_note(self) -> bool:
-        return self.kind == DocumentKind.CREDIT_NOTE
-
-    def money(self, value: Decimal) -> Money:
-        return Money(value, self.currency)
-
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
             stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
@@ -162,6 +155,13 @@ class Invoice(models.Model):
         if self.status != DocumentStatus.DRAFT:
             raise ImmutableDocument(f"{self} is {self.status} and cannot be deleted")
         return super().delete(*args, **kwargs)
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == DocumentKind.CREDIT_NOTE
+
+    def money(self, value: Decimal) -> Money:
+        return Money(value, self.currency)
 
 
 class CreditNote(Invoice):
@@ -192,6 +192,8 @@ class InvoiceLine(models.Model):
     period_end = models.DateField(null=True, blank=True, help_text="exclusive")
     sac = models.CharField("SAC/HSN code", max_length=8, blank=True)
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
+    tax_inclusive = models.BooleanField(default=False, help_text="unit price includes tax")
+    tax_exempt = models.BooleanField(default=False)
     taxes = models.JSONField(default=list, help_text='[{"name", "rate", "amount"}]')
     tax_amount = models.DecimalField(**MONEY, default=ZERO)
     total = models.DecimalField(**MONEY)
@@ -238,7 +240,9 @@ class OneOffCharge(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(unit_price__gte=0), name="one_off_not_negative")
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="one_off_not_negative"
+            )
         ]
 
     def __str__(self) -> str:

@@ -123,6 +123,12 @@ class PlanVersion(models.Model):
     overage_price_per_gb = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, help_text="empty: no overage"
     )
+    overage_tiers = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Graduated overage instead of one price: [{"up_to_gb": 50, "per_gb": "10.00"}, '
+        '{"up_to_gb": null, "per_gb": "8.00"}] (cumulative GB over the allowance)',
+    )
     overage_rounding = models.CharField(
         max_length=10, choices=OverageRounding.choices, default=OverageRounding.UP
     )
@@ -176,8 +182,17 @@ class PlanVersion(models.Model):
             errors["fair_use_down_kbps"] = (
                 "A plan either charges overage or throttles to a fair-usage speed, not both."
             )
+        if self.overage_tiers is not None:
+            try:
+                self.tier_prices()
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                errors["overage_tiers"] = f"Overage tiers are not valid: {exc}"
+            if self.overage_price_per_gb is not None:
+                errors["overage_tiers"] = "Give overage tiers or one overage price, not both."
         if self.allowance_bytes is None and (
-            self.overage_price_per_gb is not None or self.fair_use_down_kbps is not None
+            self.overage_price_per_gb is not None
+            or self.overage_tiers is not None
+            or self.fair_use_down_kbps is not None
         ):
             errors["allowance_bytes"] = "Overage or fair-usage needs a data allowance."
         if self.plan_id and self.plan.kind == PlanKind.PREPAID and not self.prepaid_validity_days:
@@ -187,6 +202,28 @@ class PlanVersion(models.Model):
                 errors[field] = "Speed must be a positive number of kbit/s."
         if errors:
             raise ValidationError(errors)
+
+    def tier_prices(self) -> list[tuple[int | None, Decimal]] | None:
+        """The overage tiers as (cumulative GB bound or None, price per GB), or None."""
+        if self.overage_tiers is None:
+            return None
+        if not isinstance(self.overage_tiers, list) or not self.overage_tiers:
+            raise ValueError("expected a non-empty list of tiers")
+        tiers = []
+        for tier in self.overage_tiers:
+            bound = tier["up_to_gb"]
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+                raise ValueError(f"up_to_gb must be a whole number or null, got {bound!r}")
+            price = Decimal(str(tier["per_gb"]))
+            if not price.is_finite() or price < 0:
+                raise ValueError(f"per_gb must be a non-negative amount, got {price}")
+            tiers.append((bound, price))
+        bounds = [b for b, _ in tiers]
+        if bounds[-1] is not None or any(b is None or b <= 0 for b in bounds[:-1]):
+            raise ValueError("bounds must be positive and only the last tier open (null)")
+        if bounds[:-1] != sorted(set(bounds[:-1])):
+            raise ValueError("bounds must increase")
+        return tiers
 
     @property
     def unlimited(self) -> bool:

@@ -39,6 +39,35 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
     return data
 
 
+def entry(
+    *,
+    actor: str,
+    action: str,
+    instance: models.Model,
+    reason: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An unsaved audit entry, for writers that save many at once (``bulk_create``)."""
+    if after is None:
+        after = snapshot(instance)
+    if before is not None:
+        # Keep only what changed so the history stays readable.
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        before = {k: before.get(k) for k in sorted(changed)}
+        after = {k: after.get(k) for k in sorted(changed)}
+    return AuditEntry(
+        at=clock.now(),
+        actor=actor or "system",
+        action=action,
+        entity=instance._meta.label_lower,
+        entity_id=str(instance.pk),
+        reason=reason,
+        before=before,
+        after=_plain(after),
+    )
+
+
 def record(
     *,
     actor: str,
@@ -49,23 +78,11 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Write one audit entry; call inside the transaction that makes the change."""
-    if after is None:
-        after = snapshot(instance)
-    if before is not None:
-        # Keep only what changed so the history stays readable.
-        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-        before = {k: before.get(k) for k in sorted(changed)}
-        after = {k: after.get(k) for k in sorted(changed)}
-    return AuditEntry.objects.create(
-        at=clock.now(),
-        actor=actor or "system",
-        action=action,
-        entity=instance._meta.label_lower,
-        entity_id=str(instance.pk),
-        reason=reason,
-        before=before,
-        after=_plain(after),
+    item = entry(
+        actor=actor, action=action, instance=instance, reason=reason, before=before, after=after
     )
+    item.save()
+    return item
 
 
 def history(instance: models.Model) -> models.QuerySet[AuditEntry]:

@@ -10,10 +10,14 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from octet.billing import services as billing
+from octet.billing.models import DocumentKind, DocumentStatus, Invoice
 from octet.catalog import services as catalog
 from octet.catalog.models import GB, PlanKind
 from octet.core import clock
+from octet.core.errors import NotFound
 from octet.core.models import Operator
+from octet.core.money import Money
 from octet.core.periods import local_date
 from octet.customers import services as customers
 from octet.customers.models import Customer
@@ -30,8 +34,8 @@ from octet.subscriptions.models import PlanChange, PlanChangeStatus, StateChange
 
 ACTOR = "scenario"
 
-# Event kinds later issues add (billing, payments); reported as not simulated until then.
-NOT_YET = frozenset({"payment", "credit_note"})
+# Event kinds later issues add (payments); reported as not simulated until then.
+NOT_YET = frozenset({"payment"})
 SCENARIO_NAS_SECRET = "scenario-secret"  # noqa: S105 - a throwaway NAS on loopback
 
 
@@ -65,9 +69,11 @@ def _next_plan_change(after: datetime) -> datetime | None:
     return min(due) if due else None
 
 
+# In list order when due at the same moment: plan changes before the bill they affect.
 JOBS: list[ScheduledJob] = [
     ScheduledJob("plan_changes", _next_plan_change, lambda at: subscriptions.apply_due_changes(at)),
     ScheduledJob("restore_throttled", network.next_restore_due, network.restore_throttled),
+    ScheduledJob("billing", billing.next_billing_due, lambda at: billing.run_billing(at)),
 ]
 
 
@@ -110,6 +116,11 @@ class ScenarioRunner:
             "setup_fee": spec.setup_fee,
             "allowance_bytes": None if spec.allowance_gb is None else int(spec.allowance_gb * GB),
             "overage_price_per_gb": spec.overage.per_gb if spec.overage else None,
+            "overage_tiers": [
+                {"up_to_gb": t.up_to_gb, "per_gb": str(t.per_gb)} for t in spec.overage.tiers
+            ]
+            if spec.overage and spec.overage.tiers
+            else None,
             "overage_rounding": spec.overage.rounding if spec.overage else "up",
             "fair_use_down_kbps": spec.fair_use_speed_kbps,
             "fair_use_up_kbps": spec.fair_use_speed_kbps,
@@ -190,6 +201,21 @@ class ScenarioRunner:
             subscriptions.reconnect(self._subscription(body.customer), actor=ACTOR)
         elif kind == "usage":
             self._usage(body, event.at)
+        elif kind == "credit_note":
+            invoice = Invoice.objects.filter(number=body.invoice).first()
+            if invoice is None:
+                raise NotFound(f"no invoice numbered {body.invoice!r}", field="invoice")
+            billing.issue_credit_note(invoice, body.amount, reason=body.reason, actor=ACTOR)
+        elif kind == "renew":
+            billing.renew_prepaid(self._subscription(body.customer), actor=ACTOR)
+        elif kind == "one_off":
+            billing.add_one_off_charge(
+                self._subscription(body.customer),
+                description=body.description,
+                unit_price=body.amount,
+                quantity=body.quantity,
+                actor=ACTOR,
+            )
         elif kind == "radius":
             self._radius(body.packets)
 
@@ -281,10 +307,47 @@ class ScenarioRunner:
             for n in Notification.objects.order_by("at", "id")
         ]
         return {
+            "documents": self._documents_report(ref_of, stamp),
             "usage": self._usage_report(ref_of, tz),
             "notifications": notifications,
             "service": service,
         }
+
+    def _documents_report(self, ref_of: dict[int, str], stamp) -> list[dict[str, Any]]:
+        def money(value, currency: str) -> str:
+            return str(Money(value, currency).amount)
+
+        out = []
+        for doc in (
+            Invoice.objects.filter(status=DocumentStatus.ISSUED)
+            .select_related("against")
+            .prefetch_related("lines")
+            .order_by("issued_at", "id")
+        ):
+            item: dict[str, Any] = {
+                "type": doc.kind,
+                "number": doc.number,
+                "customer": ref_of[doc.customer_id],
+                "issued_at": stamp(doc.issued_at),
+            }
+            if doc.kind == DocumentKind.INVOICE:
+                item["due_date"] = doc.due_date.isoformat()
+            else:
+                item["against"] = doc.against.number
+            item["lines"] = [
+                {
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "amount": money(line.amount, doc.currency),
+                    "taxes": line.taxes,
+                }
+                for line in doc.lines.all()
+            ]
+            item["subtotal"] = money(doc.subtotal, doc.currency)
+            item["tax"] = money(doc.tax_total, doc.currency)
+            item["total"] = money(doc.total, doc.currency)
+            out.append(item)
+        return out
 
     def _usage_report(self, ref_of: dict[int, str], tz: ZoneInfo) -> list[dict[str, Any]]:
         """Every billing period of every subscription up to now, the first from activation."""

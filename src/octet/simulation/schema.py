@@ -90,9 +90,21 @@ class OperatorSpec(Strict):
         return self
 
 
-class Overage(Strict):
+class OverageTier(Strict):
+    up_to_gb: Annotated[int, Field(gt=0)] | None  # cumulative GB over the allowance
     per_gb: Amount
+
+
+class Overage(Strict):
+    per_gb: Amount | None = None
+    tiers: list[OverageTier] | None = None  # graduated prices instead of per_gb
     rounding: Literal["up", "exact"] = "up"
+
+    @model_validator(mode="after")
+    def _price(self) -> Overage:
+        if (self.per_gb is None) == (self.tiers is None):
+            raise ValueError("give per_gb or tiers")
+        return self
 
 
 class Speed(Strict):
@@ -126,8 +138,10 @@ class PlanSpec(Strict):
             raise ValueError("setup_fee cannot be negative")
         if self.allowance_gb is not None and self.allowance_gb < 0:
             raise ValueError("allowance_gb cannot be negative")
-        if self.overage and self.overage.per_gb < 0:
+        if self.overage and self.overage.per_gb is not None and self.overage.per_gb < 0:
             raise ValueError("overage.per_gb cannot be negative")
+        if self.overage and any(t.per_gb < 0 for t in self.overage.tiers or []):
+            raise ValueError("overage tier prices cannot be negative")
         if not Decimal(0) <= self.tax_rate <= Decimal(100):
             raise ValueError("tax_rate must be a percentage between 0 and 100")
         if self.kind == "prepaid" and not self.prepaid_validity_days:
@@ -201,6 +215,21 @@ class CreditNote(Strict):
     reason: str
 
 
+class Renew(Strict):
+    """A prepaid recharge (an Octet extension of the format)."""
+
+    customer: str
+
+
+class OneOff(Strict):
+    """A one-off charge for the next invoice (an Octet extension of the format)."""
+
+    customer: str
+    description: str
+    amount: Amount
+    quantity: Annotated[int, Field(ge=1)] = 1
+
+
 class Radius(Strict):
     packets: list[dict[str, Any]]
 
@@ -214,6 +243,8 @@ EVENT_KINDS = (
     "usage",
     "payment",
     "credit_note",
+    "renew",
+    "one_off",
     "radius",
     "run_until",
 )
@@ -229,6 +260,8 @@ class Event(Strict):
     usage: Usage | None = None
     payment: Payment | None = None
     credit_note: CreditNote | None = None
+    renew: Renew | None = None
+    one_off: OneOff | None = None
     radius: Radius | None = None
     run_until: Literal[True] | None = None
 

@@ -57,18 +57,37 @@ def reanchors(old: PlanVersion, new: PlanVersion) -> bool:
     )
 
 
-def plan_timeline(subscription: Subscription) -> list[PlanSegment]:
-    """The versions the subscription has been on, oldest first (from applied plan changes)."""
-    tz = operator_tz()
+def applied_changes(subscription_ids: list[int]) -> dict[int, list[PlanChange]]:
+    """Applied plan changes of many subscriptions in one query, oldest first per subscription."""
+    out: dict[int, list[PlanChange]] = {}
+    for change in (
+        PlanChange.objects.filter(
+            subscription_id__in=subscription_ids, status=PlanChangeStatus.APPLIED
+        )
+        .select_related("from_version__plan", "to_version__plan")
+        .order_by("effective_at", "id")
+    ):
+        out.setdefault(change.subscription_id, []).append(change)
+    return out
+
+
+def plan_timeline(
+    subscription: Subscription,
+    changes: list[PlanChange] | None = None,
+    tz: ZoneInfo | None = None,
+) -> list[PlanSegment]:
+    """The versions the subscription has been on, oldest first (from applied plan changes).
+
+    ``changes`` (from :func:`applied_changes`) and ``tz`` spare the queries when many
+    subscriptions are looked at together (a billing run).
+    """
+    tz = tz or operator_tz()
     if subscription.activated_at is not None:
         first_day = local_date(subscription.activated_at, tz)
     else:
         first_day = subscription.anchor_date or local_date(clock.now(), tz)
-    changes = list(
-        PlanChange.objects.filter(subscription_id=subscription.pk, status=PlanChangeStatus.APPLIED)
-        .select_related("from_version", "to_version")
-        .order_by("effective_at", "id")
-    )
+    if changes is None:
+        changes = applied_changes([subscription.pk]).get(subscription.pk, [])
     version = changes[0].from_version if changes else subscription.plan_version
     segments = [PlanSegment(version, first_day, None, first_day)]
     for change in changes:

@@ -4,40 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='operator',
-            name='bill_first_period_at_activation',
-            field=models.BooleanField(default=True, help_text='Invoice the first, partial period at activation (else with the next run)'),
+            model_name="operator",
+            name="bill_first_period_at_activation",
+            field=models.BooleanField(
+                default=True,
+                help_text="Invoice the first, partial period at activation (else with the next run)",
+            ),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='brand_color',
-            field=models.CharField(default='#1f4e79', max_length=7),
+            model_name="operator",
+            name="brand_color",
+            field=models.CharField(default="#1f4e79", max_length=7),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='credit_unused_on_cancel',
-            field=models.BooleanField(default=True, help_text='Cancellation now: credit note for the unused days'),
+            model_name="operator",
+            name="credit_unused_on_cancel",
+            field=models.BooleanField(
+                default=True, help_text="Cancellation now: credit note for the unused days"
+            ),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='credit_unused_on_plan_change',
-            field=models.BooleanField(default=True, help_text="Plan change now: credit note for the old plan's unused days"),
+            model_name="operator",
+            name="credit_unused_on_plan_change",
+            field=models.BooleanField(
+                default=True,
+                help_text="Plan change now: credit note for the old plan's unused days",
+            ),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='invoice_footer',
-            field=models.TextField(blank=True, help_text='Bank details, terms, signature line'),
+            model_name="operator",
+            name="invoice_footer",
+            field=models.TextField(blank=True, help_text="Bank details, terms, signature line"),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='logo_svg',
-            field=models.TextField(blank=True, help_text='SVG markup printed on documents'),
+            model_name="operator",
+            name="logo_svg",
+            field=models.TextField(blank=True, help_text="SVG markup printed on documents"),
         ),
     ]
