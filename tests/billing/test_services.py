@@ -1,0 +1,331 @@
+"""Billing against a real database: runs, re-runs, crashes, late usage, numbering, refusals."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from octet.billing import services as billing
+from octet.billing.models import (
+    BillingRun,
+    DocumentKind,
+    ImmutableDocument,
+    Invoice,
+    InvoiceLine,
+)
+from octet.catalog.models import GB
+from octet.core import clock
+from octet.core.errors import Conflict, InvalidInput
+from octet.core.models import AuditEntry, Operator
+from octet.customers.services import create_customer
+from octet.metering.models import UsagePeriod
+from octet.notifications.models import Notification
+from octet.subscriptions import services as subscriptions
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=IST)
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    yield
+    clock.set_time(None)
+
+
+def customer(n: int, state: str = "29"):
+    return create_customer(
+        {"name": f"Customer {n}", "email": f"c{n}@example.in", "state_code": state},
+        actor="test",
+    )
+
+
+def subscribe(plan, n: int, when: datetime, state: str = "29"):
+    clock.set_time(when)
+    return subscriptions.subscribe(
+        customer(n, state), plan, username=f"user{n}", password="s3cret-Pass", actor="test"
+    )
+
+
+def numbers(kind: str = DocumentKind.INVOICE) -> list[str]:
+    return list(
+        Invoice.objects.filter(kind=kind)
+        .order_by("sequence_number")
+        .values_list("number", flat=True)
+    )
+
+
+def test_activation_issues_the_first_invoice_with_number_taxes_and_snapshot(fiber100, asha):
+    clock.set_time(at(2026, 1, 15, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="clerk"
+    )
+    (inv,) = Invoice.objects.all()
+    assert (inv.number, inv.status, inv.due_date.isoformat()) == (
+        "KF/25-26/000001",
+        "issued",
+        "2026-01-29",
+    )
+    assert (inv.subtotal, inv.tax_total, inv.total) == (
+        Decimal("547.84"),
+        Decimal("98.62"),
+        Decimal("646.46"),
+    )
+    (line,) = inv.lines.all()
+    assert line.taxes == [
+        {"name": "CGST", "rate": "9", "amount": "49.31"},
+        {"name": "SGST", "rate": "9", "amount": "49.31"},
+    ]
+    assert inv.seller["gstin"] == "29AAACK1234A1Z6"
+    assert inv.buyer["name"] == "Asha Rao" and inv.place_of_supply == "29"
+    assert Notification.objects.filter(kind="invoice_issued", customer=asha).count() == 1
+    assert AuditEntry.objects.filter(action="invoice.issued", entity_id=str(inv.pk)).exists()
+    sub.refresh_from_db()
+    assert sub.next_bill_at == at(2026, 2, 1)
+
+
+def test_interstate_customer_pays_igst(fiber100):
+    subscribe(fiber100, 1, at(2026, 1, 1, 10), state="27")
+    (line,) = InvoiceLine.objects.all()
+    assert line.taxes == [{"name": "IGST", "rate": "18", "amount": "179.82"}]
+    assert Invoice.objects.get().place_of_supply == "27"
+
+
+def test_run_bills_each_due_subscription_once_and_is_idempotent(fiber100):
+    for n in range(5):
+        subscribe(fiber100, n, at(2026, 1, 10 + n, 12))
+    run = billing.run_billing(at(2026, 2, 1), chunk=2)
+    assert (run.status, run.subscriptions_seen, run.invoices_issued, run.errors) == (
+        "finished",
+        5,
+        5,
+        0,
+    )
+    again = billing.run_billing(at(2026, 2, 1))
+    assert (again.subscriptions_seen, again.invoices_issued) == (0, 0)
+    full = billing.run_billing(at(2026, 2, 1, 6), only_due=False, trigger="manual")
+    assert (full.subscriptions_seen, full.invoices_issued, full.credit_notes_issued) == (5, 0, 0)
+    assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 11)]
+
+
+def test_a_run_that_crashed_midway_finishes_on_the_next_run(fiber100, monkeypatch):
+    for n in range(6):
+        subscribe(fiber100, n, at(2026, 1, 10, 12))
+    real_issue = billing._issue
+    calls = {"n": 0}
+
+    def crash_on_second_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real_issue(*args, **kwargs)
+
+    monkeypatch.setattr(billing, "_issue", crash_on_second_chunk)
+    with pytest.raises(RuntimeError):
+        billing.run_billing(at(2026, 2, 1), chunk=2)
+    assert BillingRun.objects.get().status == "failed"
+    assert Invoice.objects.filter(issued_at=at(2026, 2, 1)).count() == 2
+    monkeypatch.setattr(billing, "_issue", real_issue)
+    run = billing.run_billing(at(2026, 2, 1, 0, 5), chunk=2)
+    assert run.invoices_issued == 4
+    feb = InvoiceLine.objects.filter(period_start="2026-02-01")
+    assert feb.count() == 6
+    assert len({line.subscription_id for line in feb}) == 6
+    assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 13)]
+
+
+def test_the_database_refuses_a_charge_billed_twice(fiber100, asha):
+    clock.set_time(at(2026, 1, 15, 9))
+    subscriptions.subscribe(asha, fiber100, username="asha", password="s3cret-Pass", actor="t")
+    line = InvoiceLine.objects.get()
+    copy = Invoice.objects.create(
+        customer=asha, currency="INR", created_at=clock.now(), tax_regime="in_gst", actor="t"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.create(
+            invoice=copy,
+            position=1,
+            subscription_id=line.subscription_id,
+            charge_key=line.charge_key,
+            base_key=line.base_key,
+            kind="recurring",
+            description="again",
+            quantity="1",
+            unit_price=1,
+            amount=1,
+            total=1,
+        )
+
+
+def test_late_usage_is_billed_as_the_difference_on_the_next_run(fiber100, asha):
+    clock.set_time(at(2026, 1, 1, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="t"
+    )
+    UsagePeriod.objects.create(
+        subscription=sub,
+        period_start="2026-01-01",
+        period_end="2026-02-01",
+        download_bytes=510 * GB,
+        allowance_bytes=500 * GB,
+        updated_at=clock.now(),
+    )
+    billing.run_billing(at(2026, 2, 1))
+    # A NAS that was offline uploads 4.5 GB more of January on 3 Feb.
+    UsagePeriod.objects.filter(subscription=sub).update(download_bytes=514_500_000_000)
+    billing.run_billing(at(2026, 3, 1))
+    lines = InvoiceLine.objects.filter(kind="overage").order_by("id")
+    assert [(ln.charge_key, ln.quantity, ln.amount) for ln in lines] == [
+        ("overage:2026-01-01/2026-02-01", "10", Decimal("100.000")),
+        ("overage:2026-01-01/2026-02-01#2", "5", Decimal("50.000")),
+    ]
+
+
+def test_plan_change_now_issues_credit_note_then_invoice(fiber100, fiber300, asha):
+    clock.set_time(at(2026, 1, 15, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="t"
+    )
+    billing.run_billing(at(2026, 2, 1))
+    clock.set_time(at(2026, 2, 10, 12))
+    subscriptions.change_plan(sub, fiber300, when="now", actor="t")
+    credit = Invoice.objects.get(kind=DocumentKind.CREDIT_NOTE)
+    assert (credit.number, credit.against.number, credit.total) == (
+        "KFC/25-26/000001",
+        "KF/25-26/000002",
+        Decimal("799.91"),
+    )
+    latest = Invoice.objects.filter(kind=DocumentKind.INVOICE).latest("sequence_number")
+    assert (latest.number, latest.total) == ("KF/25-26/000003", Decimal("1200.28"))
+    kinds = list(Notification.objects.filter(at=at(2026, 2, 10, 12)).values_list("kind", flat=True))
+    assert kinds == ["plan_changed", "credit_note_issued", "invoice_issued"]
+
+
+def test_cancellation_now_credits_unused_days_and_stops_billing(fiber100, asha):
+    clock.set_time(at(2026, 2, 1, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="t"
+    )
+    clock.set_time(at(2026, 2, 15, 9))
+    subscriptions.cancel(sub, when="now", actor="t")
+    credit = Invoice.objects.get(kind=DocumentKind.CREDIT_NOTE)
+    assert credit.subtotal == Decimal("499.50")  # 14 of 28 days
+    sub.refresh_from_db()
+    assert sub.next_bill_at is None
+    assert billing.run_billing(at(2026, 3, 1), only_due=False).invoices_issued == 0
+
+
+def test_an_issued_invoice_never_changes(fiber100, asha):
+    clock.set_time(at(2026, 1, 15, 9))
+    subscriptions.subscribe(asha, fiber100, username="asha", password="s3cret-Pass", actor="t")
+    inv = Invoice.objects.get()
+    inv.total = Decimal("1.00")
+    with pytest.raises(ImmutableDocument):
+        inv.save()
+    line = inv.lines.get()
+    line.amount = Decimal("1.00")
+    with pytest.raises(ImmutableDocument):
+        line.save()
+    with pytest.raises(ImmutableDocument):
+        inv.delete()
+
+
+def test_too_long_gst_number_is_refused_and_nothing_is_written(fiber100, asha):
+    op = Operator.current()
+    op.invoice_series = "KAVERI-FIBER/{fy}/"
+    op.save()
+    clock.set_time(at(2026, 1, 15, 9))
+    with pytest.raises(Conflict, match="16 characters"):
+        subscriptions.subscribe(asha, fiber100, username="asha", password="s3cret-Pass", actor="t")
+    assert not Invoice.objects.exists()
+    assert not InvoiceLine.objects.exists()
+
+
+def test_staff_credit_note_mirrors_the_invoice_and_cannot_exceed_it(fiber100, asha):
+    clock.set_time(at(2026, 1, 1, 9))
+    subscriptions.subscribe(asha, fiber100, username="asha", password="s3cret-Pass", actor="t")
+    inv = Invoice.objects.get()  # 999.00 + 179.82 = 1178.82
+    note = billing.issue_credit_note(inv, "117.88", reason="outage 3 days", actor="clerk")
+    assert (note.number, note.subtotal, note.tax_total, note.total) == (
+        "KFC/25-26/000001",
+        Decimal("99.90"),
+        Decimal("17.98"),
+        Decimal("117.88"),
+    )
+    with pytest.raises(Conflict, match="left to credit"):
+        billing.issue_credit_note(inv, "1100.00", reason="too much", actor="clerk")
+    with pytest.raises(InvalidInput):
+        billing.issue_credit_note(inv, "-5", reason="negative", actor="clerk")
+    with pytest.raises(InvalidInput):
+        billing.issue_credit_note(inv, "abc", reason="nonsense", actor="clerk")
+    with pytest.raises(InvalidInput):
+        billing.issue_credit_note(inv, "5", reason=" ", actor="clerk")
+    assert Invoice.objects.filter(kind=DocumentKind.CREDIT_NOTE).count() == 1
+
+
+def test_one_off_charge_goes_on_the_next_invoice(fiber100, asha):
+    clock.set_time(at(2026, 1, 1, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="t"
+    )
+    with pytest.raises(InvalidInput):
+        billing.add_one_off_charge(sub, description="Router", unit_price="-1", actor="clerk")
+    billing.add_one_off_charge(sub, description="Router", unit_price="2500.00", actor="clerk")
+    billing.run_billing(at(2026, 2, 1))
+    inv = Invoice.objects.latest("sequence_number")
+    assert [(ln.kind, ln.amount) for ln in inv.lines.all()] == [
+        ("recurring", Decimal("999.000")),
+        ("one_off", Decimal("2500.000")),
+    ]
+    billing.run_billing(at(2026, 3, 1))
+    assert InvoiceLine.objects.filter(kind="one_off").count() == 1
+
+
+def test_one_bad_account_does_not_stop_the_run(fiber100, monkeypatch):
+    subs = [subscribe(fiber100, n, at(2026, 1, 10, 12)) for n in range(3)]
+    real = billing.generator.propose
+
+    def fail_for_second(account, today):
+        if account.subscription_id == subs[1].pk:
+            raise ValueError("corrupt plan data")
+        return real(account, today)
+
+    monkeypatch.setattr(billing.generator, "propose", fail_for_second)
+    run = billing.run_billing(at(2026, 2, 1))
+    assert (run.status, run.invoices_issued, run.errors) == ("finished", 2, 1)
+    (error,) = run.error_list.all()
+    assert error.subscription_id == subs[1].pk and "corrupt plan data" in error.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_bill_each_charge_once_with_gapless_numbers(operator, gst18, fiber100):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises whole transactions)")
+    for n in range(40):
+        subscribe(fiber100, n, at(2026, 1, 10, 12))
+    errors = []
+
+    def run():
+        try:
+            billing.run_billing(at(2026, 2, 1), chunk=7)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    feb = InvoiceLine.objects.filter(period_start="2026-02-01")
+    assert feb.count() == 40
+    assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 81)]
