@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -15,11 +16,13 @@ HELP = {
     "migrate": "Create or upgrade the database schema (DATABASE_URL; default a SQLite file).",
     "createadmin": "Create a staff superuser for the web console and admin.",
     "demo": "Load a demo ISP (Indian fibre/wireless operator, GST, plans, 200+ customers).",
-    "serve": "Run Octet: migrate, then serve the web console on HOST:PORT and RADIUS.",
+    "serve": "Run Octet: migrate, then serve the web console on HOST:PORT, RADIUS and jobs.",
     "radius": "Run the RADIUS server (authentication 1812/udp, accounting 1813/udp).",
     "nas": "Register a NAS (router) that may send RADIUS requests: octet nas add ...",
     "import-usage": "Import usage from a CSV file: username,date,download_bytes,upload_bytes.",
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
+    "bill": "Run billing now: every subscription due (or --all) is billed, once.",
+    "worker": "Run the scheduled jobs (plan changes, billing, throttle restores) in a loop.",
     "help": "Show help for a command: octet help COMMAND.",
 }
 
@@ -99,6 +102,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from octet.network.server import run
 
         threading.Thread(target=run, name="radius", daemon=True).start()
+    if not args.no_worker:
+        import threading
+
+        from octet.jobs import work_forever
+
+        threading.Thread(target=work_forever, name="worker", daemon=True).start()
     print(f"Octet is serving on http://{args.host}:{args.port}/ (staff: /admin/)", flush=True)
     serve(application, host=args.host, port=args.port, threads=args.threads, ident="octet")
     return 0
@@ -209,6 +218,49 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bill(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            return _fail(f"--as-of {args.as_of!r} is not an ISO time, e.g. 2026-02-01T00:00+05:30")
+        if as_of.tzinfo is None:
+            return _fail("--as-of needs a UTC offset, e.g. 2026-02-01T00:00+05:30")
+    _setup_django()
+    from octet.billing.services import run_billing
+    from octet.core.errors import OctetError
+
+    try:
+        run = run_billing(
+            as_of, actor=args.actor, only_due=not args.all, trigger="manual" if args.all else "cli"
+        )
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(
+        f"billing run {run.pk}: {run.subscriptions_seen} subscriptions looked at, "
+        f"{run.invoices_issued} invoices and {run.credit_notes_issued} credit notes issued, "
+        f"{run.errors} errors"
+    )
+    for error in run.error_list.all():
+        print(f"  subscription {error.subscription_id}: {error.message}", file=sys.stderr)
+    return 1 if run.errors else 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.jobs import work_forever
+
+    call_command("migrate", interactive=False, verbosity=0)
+    with contextlib.suppress(KeyboardInterrupt):
+        work_forever(args.interval)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="octet", description="Octet: billing, metering and RADIUS AAA for ISPs."
@@ -239,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("OCTET_PORT", "8000")))
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--no-radius", action="store_true", help="do not start the RADIUS server")
+    p.add_argument(
+        "--no-worker", action="store_true", help="do not run scheduled jobs (run octet worker)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("radius", help=HELP["radius"], description=HELP["radius"])
@@ -266,6 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help=HELP["simulate"], description=HELP["simulate"])
     p.add_argument("file", help="scenario YAML (see shared/scenarios/FORMAT.md)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("bill", help=HELP["bill"], description=HELP["bill"])
+    p.add_argument(
+        "--as-of",
+        metavar="TIME",
+        help="bill what is due by this ISO time with offset (default: now)",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="re-examine every live subscription, not only those due (late usage, repairs)",
+    )
+    p.add_argument("--actor", default="cli", help="who runs it (for the audit log)")
+    p.set_defaults(func=cmd_bill)
+
+    p = sub.add_parser("worker", help=HELP["worker"], description=HELP["worker"])
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("help", help=HELP["help"], description=HELP["help"])
     p.add_argument("topic", nargs="?", choices=sorted(HELP))

@@ -174,7 +174,17 @@ def load_accounts(
         for s in subs
         if s.activated_at is not None
     }
-    windows = {pk: _window_start(t[-1], today) for pk, t in timelines.items()}
+    windows = {}
+    for sub in subs:
+        if sub.pk not in timelines:
+            continue
+        segment = timelines[sub.pk][-1]
+        window = _window_start(segment, today)
+        if sub.next_bill_at is not None:
+            # Nothing after the last run was billed, however long ago it was: catch up.
+            unbilled = local_date(sub.next_bill_at, tz) - timedelta(days=1)
+            window = min(window, segment.period(max(unbilled, segment.start)).start)
+        windows[sub.pk] = window
     if not windows:
         return []
     earliest = min(windows.values())

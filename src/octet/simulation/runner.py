@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from octet import jobs
 from octet.billing import services as billing
 from octet.billing.models import DocumentKind, DocumentStatus, Invoice
 from octet.catalog import services as catalog
@@ -30,51 +31,13 @@ from octet.notifications.models import Notification
 from octet.simulation.schema import CustomerSpec, Event, PlanSpec, Scenario
 from octet.subscriptions import services as subscriptions
 from octet.subscriptions.lifecycle import State
-from octet.subscriptions.models import PlanChange, PlanChangeStatus, StateChange, Subscription
+from octet.subscriptions.models import StateChange, Subscription
 
 ACTOR = "scenario"
 
 # Event kinds later issues add (payments); reported as not simulated until then.
 NOT_YET = frozenset({"payment"})
 SCENARIO_NAS_SECRET = "scenario-secret"  # noqa: S105 - a throwaway NAS on loopback
-
-
-class ScheduledJob:
-    """A job the scheduler runs at its time; the simulation asks when it is next due."""
-
-    def __init__(
-        self,
-        name: str,
-        next_due: Callable[[datetime], datetime | None],
-        run: Callable[[datetime], Any],
-    ) -> None:
-        self.name, self.next_due, self.run = name, next_due, run
-
-
-def _next_plan_change(after: datetime) -> datetime | None:
-    change = (
-        PlanChange.objects.filter(status=PlanChangeStatus.PENDING)
-        .order_by("effective_at")
-        .values_list("effective_at", flat=True)
-        .first()
-    )
-    cancel = (
-        Subscription.objects.filter(cancel_at__isnull=False)
-        .exclude(state=State.TERMINATED)
-        .order_by("cancel_at")
-        .values_list("cancel_at", flat=True)
-        .first()
-    )
-    due = [t for t in (change, cancel) if t is not None]
-    return min(due) if due else None
-
-
-# In list order when due at the same moment: plan changes before the bill they affect.
-JOBS: list[ScheduledJob] = [
-    ScheduledJob("plan_changes", _next_plan_change, lambda at: subscriptions.apply_due_changes(at)),
-    ScheduledJob("restore_throttled", network.next_restore_due, network.restore_throttled),
-    ScheduledJob("billing", billing.next_billing_due, lambda at: billing.run_billing(at)),
-]
 
 
 class ScenarioRunner:
@@ -153,14 +116,7 @@ class ScenarioRunner:
     # -- the timeline -------------------------------------------------------
     def advance_to(self, moment: datetime) -> None:
         """Run every scheduled job due up to and including ``moment``, each at its own time."""
-        while True:
-            due = [(job.next_due(moment), job) for job in JOBS]
-            due = [(t, job) for t, job in due if t is not None and t <= moment]
-            if not due:
-                break
-            at, job = min(due, key=lambda pair: pair[0])
-            clock.set_time(at)
-            job.run(at)
+        jobs.run_due(moment, on_each=clock.set_time)
         clock.set_time(moment)
 
     def _subscription(self, ref: str) -> Subscription:

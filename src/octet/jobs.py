@@ -1,0 +1,134 @@
+"""Scheduled jobs: what runs by itself, and when.
+
+One list for the worker (``octet worker``, also started by ``octet serve``) and for the
+scenario simulation, so a scenario exercises exactly what production runs. Each job says
+when it next has work (``next_due``) and does all work due by a moment (``run``); every job
+is idempotent, so several workers on one PostgreSQL may run the same job at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from octet.core import clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    next_due: Callable[[datetime], datetime | None]
+    run: Callable[[datetime], Any]
+
+
+def _next_plan_change(after: datetime) -> datetime | None:
+    from octet.subscriptions.lifecycle import State
+    from octet.subscriptions.models import PlanChange, PlanChangeStatus, Subscription
+
+    change = (
+        PlanChange.objects.filter(status=PlanChangeStatus.PENDING)
+        .order_by("effective_at")
+        .values_list("effective_at", flat=True)
+        .first()
+    )
+    cancel = (
+        Subscription.objects.filter(cancel_at__isnull=False)
+        .exclude(state=State.TERMINATED)
+        .order_by("cancel_at")
+        .values_list("cancel_at", flat=True)
+        .first()
+    )
+    due = [t for t in (change, cancel) if t is not None]
+    return min(due) if due else None
+
+
+def _apply_plan_changes(at: datetime) -> Any:
+    from octet.subscriptions import services
+
+    return services.apply_due_changes(at)
+
+
+def _next_restore(after: datetime) -> datetime | None:
+    from octet.network import services
+
+    return services.next_restore_due(after)
+
+
+def _restore(at: datetime) -> Any:
+    from octet.network import services
+
+    return services.restore_throttled(at)
+
+
+def _next_billing(after: datetime) -> datetime | None:
+    from octet.billing import services
+
+    return services.next_billing_due(after)
+
+
+def _bill(at: datetime) -> Any:
+    from octet.billing import services
+
+    return services.run_billing(at)
+
+
+# In list order when due at the same moment: plan changes before the bill they affect.
+JOBS: list[ScheduledJob] = [
+    ScheduledJob("plan_changes", _next_plan_change, _apply_plan_changes),
+    ScheduledJob("restore_throttled", _next_restore, _restore),
+    ScheduledJob("billing", _next_billing, _bill),
+]
+
+
+def next_due(
+    until: datetime, done: set[tuple[str, datetime]] | frozenset = frozenset()
+) -> tuple[datetime, ScheduledJob] | None:
+    """The earliest job due at or before ``until`` (ties: list order), or None.
+
+    ``done`` holds (job, time) pairs already run: a job whose work failed stays due at the
+    same time, and is left for the next pass rather than retried at once.
+    """
+    due = [(job.next_due(until), n, job) for n, job in enumerate(JOBS)]
+    ready = [
+        (t, n, job)
+        for t, n, job in due
+        if t is not None and t <= until and (job.name, t) not in done
+    ]
+    if not ready:
+        return None
+    t, _, job = min(ready, key=lambda item: (item[0], item[1]))
+    return t, job
+
+
+def run_due(until: datetime, *, on_each: Callable[[datetime], None] | None = None) -> int:
+    """Run every job due up to ``until``, each at its own time; returns how many ran.
+
+    ``on_each`` is called with the job's time before it runs (the simulation moves its
+    clock there). A job that fails is logged and retried at the next pass.
+    """
+    done: set[tuple[str, datetime]] = set()
+    while (item := next_due(until, done)) is not None:
+        moment, job = item
+        done.add((job.name, moment))
+        if on_each is not None:
+            on_each(moment)
+        job.run(moment if on_each is not None else until)
+    return len(done)
+
+
+def work_forever(interval: float = 30.0, stop: threading.Event | None = None) -> None:
+    """The worker loop: run what is due, sleep, repeat."""
+    stop = stop or threading.Event()
+    log.info("worker started: jobs %s every %.0f s", ", ".join(j.name for j in JOBS), interval)
+    while not stop.is_set():
+        try:
+            run_due(clock.now())
+        except Exception:
+            log.exception("scheduled job failed; retrying in %.0f s", interval)
+        stop.wait(interval)
