@@ -329,3 +329,38 @@ def test_concurrent_runs_bill_each_charge_once_with_gapless_numbers(operator, gs
     feb = InvoiceLine.objects.filter(period_start="2026-02-01")
     assert feb.count() == 40
     assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 81)]
+
+
+def test_draft_is_numbered_only_when_issued_and_void_only_before(operator, asha):
+    clock.set_time(at(2026, 1, 5, 11))
+    draft = billing.draft_invoice(
+        asha,
+        [
+            {
+                "description": "Router TP-Link",
+                "unit_price": "2500.00",
+                "tax_rate": "18",
+                "sac": "8517",
+            }
+        ],
+        actor="clerk",
+    )
+    assert (draft.status, draft.number, draft.total) == ("draft", None, Decimal("2950.00"))
+    assert not Notification.objects.filter(kind="invoice_issued").exists()
+    issued = billing.issue_draft(draft, actor="clerk")
+    assert (issued.status, issued.number) == ("issued", "KF/25-26/000001")
+    with pytest.raises(Conflict, match="credit note"):
+        billing.void_draft(issued, reason="mistake", actor="clerk")
+    other = billing.draft_invoice(
+        asha, [{"description": "Site visit", "unit_price": "300.00"}], actor="clerk"
+    )
+    billing.void_draft(other, reason="entered twice", actor="clerk")
+    other.refresh_from_db()
+    assert (other.status, other.number) == ("void", None)
+    with pytest.raises(Conflict):
+        billing.issue_draft(other, actor="clerk")
+    with pytest.raises(InvalidInput):
+        billing.draft_invoice(asha, [{"description": "", "unit_price": "1"}], actor="clerk")
+    with pytest.raises(InvalidInput):
+        billing.draft_invoice(asha, [{"description": "x", "unit_price": "1.234"}], actor="clerk")
+    assert numbers() == ["KF/25-26/000001"]

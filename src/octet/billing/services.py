@@ -480,25 +480,23 @@ def _number(series: str, value: int, regime: str) -> str:
     return number
 
 
-def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor: str) -> None:
-    """Number, save and announce documents, in the caller's transaction.
+def _number_documents(invoices: Sequence[Invoice], *, operator: Operator, at: datetime) -> None:
+    """Give documents their numbers and mark them issued at ``at`` (not saved here).
 
-    Numbers come from one locked sequence row per series, taken here, so they are gapless
-    and in issue order even with several runs at once (the lock is held until commit).
+    Numbers come from one locked sequence row per series, taken here inside the issuing
+    transaction, so they are gapless and in issue order even with several runs at once
+    (the lock is held until commit; a rollback gives the numbers back).
     """
-    if not drafts:
-        return
     tz = ZoneInfo(operator.time_zone)
     day = local_date(at, tz)
-    by_series: dict[str, list[_Draft]] = defaultdict(list)
-    for draft in drafts:
-        by_series[series_of(draft.invoice.kind, operator, day)].append(draft)
-    for series in sorted(by_series):
+    by_series: dict[str, list[Invoice]] = defaultdict(list)
+    for inv in invoices:
+        by_series[series_of(inv.kind, operator, day)].append(inv)
+    for series in sorted(by_series):  # one lock order for every writer: no deadlock
         group = by_series[series]
         _number(series, len(group), operator.tax_regime)  # refuse before taking numbers
         first = sequences.next_block(f"document:{series}", len(group))
-        for offset, draft in enumerate(group):
-            inv = draft.invoice
+        for offset, inv in enumerate(group):
             inv.series = series
             inv.sequence_number = first + offset
             inv.number = _number(series, first + offset, operator.tax_regime)
@@ -506,7 +504,14 @@ def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor:
             inv.issued_at = at
             if inv.kind == DocumentKind.INVOICE:
                 inv.due_date = day + timedelta(days=operator.payment_terms_days)
+
+
+def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor: str) -> None:
+    """Number, save and announce new documents, in the caller's transaction."""
+    if not drafts:
+        return
     invoices = [d.invoice for d in drafts]
+    _number_documents(invoices, operator=operator, at=at)
     Invoice.objects.bulk_create(invoices)
     lines = []
     for draft in drafts:
@@ -514,6 +519,11 @@ def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor:
             line.invoice = draft.invoice
             lines.append(line)
     InvoiceLine.objects.bulk_create(lines)
+    _announce(invoices, at=at, actor=actor)
+
+
+def _announce(invoices: Sequence[Invoice], *, at: datetime, actor: str) -> None:
+    """The customer's notification and the audit entry of each issued document."""
     Notification.objects.bulk_create(
         [
             Notification(
@@ -876,6 +886,110 @@ def issue_credit_note(
     )
     _issue([draft], operator=operator, at=at, actor=actor)
     return draft.invoice
+
+
+@transaction.atomic
+def draft_invoice(
+    customer: Customer,
+    lines: Sequence[dict],
+    *,
+    actor: str,
+    subscription: Subscription | None = None,
+    reason: str = "",
+) -> Invoice:
+    """A manual invoice kept as a draft for review: it has no number until issued.
+
+    Each line: description, unit_price, quantity (default 1), tax_rate (default the
+    subscription's plan's, else 0), sac.
+    """
+    operator = Operator.current()
+    currency = subscription.plan_version.currency if subscription else operator.currency
+    if not lines:
+        raise InvalidInput("an invoice needs at least one line", field="lines")
+    now = clock.now()
+    proposed = []
+    for n, line in enumerate(lines, start=1):
+        description = str(line.get("description", "")).strip()
+        if not description:
+            raise InvalidInput(f"line {n} needs a description", field=f"lines[{n}].description")
+        quantity = line.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise InvalidInput(f"line {n}: quantity must be a whole number of at least 1")
+        price = _money(line.get("unit_price"), currency, f"lines[{n}].unit_price")
+        if price.is_negative():
+            raise InvalidInput(f"line {n}: a price cannot be negative: issue a credit note")
+        if "tax_rate" in line:
+            rate = Decimal(str(line["tax_rate"]))
+            sac = str(line.get("sac", ""))
+        elif subscription is not None:
+            tax = plan_terms(subscription.plan_version).tax
+            rate, sac = tax.rate, line.get("sac", tax.sac)
+        else:
+            rate, sac = Decimal(0), str(line.get("sac", ""))
+        key = f"manual:{customer.pk}:{now.isoformat()}:{n}"
+        charge = rating.Charge(
+            kind="one_off",
+            key=key,
+            description=description,
+            quantity=str(quantity),
+            unit_price=price,
+            amount=price.multiply(quantity),
+        )
+        proposed.append(ProposedLine(charge, key, key, TaxInfo(rate=rate, sac=sac)))
+    try:
+        draft = _draft(
+            DocumentKind.INVOICE,
+            customer,
+            subscription,
+            proposed,
+            operator=operator,
+            at=now,
+            actor=actor,
+            reason=reason,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="lines") from exc
+    draft.invoice.save()
+    for line in draft.lines:
+        line.invoice = draft.invoice
+    InvoiceLine.objects.bulk_create(draft.lines)
+    audit.record(actor=actor, action="invoice.drafted", instance=draft.invoice, reason=reason)
+    return draft.invoice
+
+
+@transaction.atomic
+def issue_draft(invoice: Invoice, *, actor: str) -> Invoice:
+    """Issue a draft: it gets its number now, in this transaction, and never changes again."""
+    inv = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if inv.status != DocumentStatus.DRAFT:
+        raise Conflict(f"{inv} is {inv.status}, not a draft", field="status")
+    operator = Operator.current()
+    now = clock.now()
+    _number_documents([inv], operator=operator, at=now)
+    inv.seller = seller_snapshot(operator)
+    inv.buyer = buyer_snapshot(inv.customer)
+    inv.save()
+    _announce([inv], at=now, actor=actor)
+    return inv
+
+
+@transaction.atomic
+def void_draft(invoice: Invoice, *, reason: str, actor: str) -> Invoice:
+    """Void a draft (never an issued document: that takes a credit note)."""
+    if not reason.strip():
+        raise InvalidInput("voiding needs a reason", field="reason")
+    inv = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if inv.status != DocumentStatus.DRAFT:
+        raise Conflict(
+            f"{inv} is {inv.status}: only a draft can be voided; issue a credit note instead",
+            field="status",
+        )
+    before = audit.snapshot(inv)
+    inv.lines.update(voided=True)  # their charges may be billed again
+    inv.status = DocumentStatus.VOID
+    inv.save()
+    audit.record(actor=actor, action="invoice.voided", instance=inv, reason=reason, before=before)
+    return inv
 
 
 @transaction.atomic
