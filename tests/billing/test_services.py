@@ -56,7 +56,7 @@ def subscribe(plan, n: int, when: datetime, state: str = "29"):
 
 def numbers(kind: str = DocumentKind.INVOICE) -> list[str]:
     return list(
-        Invoice.objects.filter(kind=kind)
+        Invoice.objects.filter(kind=kind, number__isnull=False)
         .order_by("sequence_number")
         .values_list("number", flat=True)
     )
