@@ -77,14 +77,12 @@ def _tax_info(version: PlanVersion) -> TaxInfo:
     )
 
 
-_TERMS_CACHE: dict[int, generator.PlanTerms] = {}
-
-
-def plan_terms(version: PlanVersion) -> generator.PlanTerms:
-    """The generator's view of a plan version (versions never change, so cached by id)."""
-    cached = _TERMS_CACHE.get(version.pk)
-    if cached is not None:
-        return cached
+def plan_terms(
+    version: PlanVersion, cache: dict[int, generator.PlanTerms] | None = None
+) -> generator.PlanTerms:
+    """The generator's view of a plan version; ``cache`` shares it within one load."""
+    if cache is not None and version.pk in cache:
+        return cache[version.pk]
     currency = version.currency
 
     def money(value: Decimal | None) -> Money | None:
@@ -110,7 +108,8 @@ def plan_terms(version: PlanVersion) -> generator.PlanTerms:
         prepaid_validity_days=version.prepaid_validity_days,
         tax=_tax_info(version),
     )
-    _TERMS_CACHE[version.pk] = terms
+    if cache is not None:
+        cache[version.pk] = terms
     return terms
 
 
@@ -297,6 +296,7 @@ def load_accounts(
         )
 
     loaded = []
+    terms_cache: dict[int, generator.PlanTerms] = {}
     for sub in subs:
         timeline = timelines.get(sub.pk)
         if not timeline:
@@ -306,7 +306,9 @@ def load_accounts(
             currency=sub.plan_version.currency,
             activated_on=local_date(sub.activated_at, tz),
             segments=tuple(
-                generator.Segment(plan_terms(seg.version), seg.start, seg.end, seg.anchor)
+                generator.Segment(
+                    plan_terms(seg.version, terms_cache), seg.start, seg.end, seg.anchor
+                )
                 for seg in timeline
             ),
             service_end=local_date(sub.terminated_at, tz) if sub.terminated_at else None,

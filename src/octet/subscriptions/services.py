@@ -64,7 +64,12 @@ def applied_changes(subscription_ids: list[int]) -> dict[int, list[PlanChange]]:
         PlanChange.objects.filter(
             subscription_id__in=subscription_ids, status=PlanChangeStatus.APPLIED
         )
-        .select_related("from_version__plan", "to_version__plan")
+        .select_related(
+            "from_version__plan",
+            "from_version__tax_category",
+            "to_version__plan",
+            "to_version__tax_category",
+        )
         .order_by("effective_at", "id")
     ):
         out.setdefault(change.subscription_id, []).append(change)
