@@ -364,3 +364,88 @@ def test_draft_is_numbered_only_when_issued_and_void_only_before(operator, asha)
     with pytest.raises(InvalidInput):
         billing.draft_invoice(asha, [{"description": "x", "unit_price": "1.234"}], actor="clerk")
     assert numbers() == ["KF/25-26/000001"]
+
+
+def test_eu_vat_consumer_pays_their_country_rate_and_a_business_reverse_charges(gst18):
+    from octet.catalog import services as catalog
+
+    op = Operator.current()
+    op.name, op.country, op.currency, op.time_zone = "Rhein Net", "DE", "EUR", "Europe/Berlin"
+    op.tax_regime, op.vat_id = "eu_vat", "DE123456789"
+    op.invoice_series, op.credit_note_series = "RN-{year}-", "RNC-{year}-"
+    op.save()
+    vat19 = catalog.tax_category_for("", "19")
+    plan = catalog.create_plan(
+        code="GIGA",
+        name="Giga",
+        terms={
+            "price": "40.00",
+            "currency": "EUR",
+            "interval": "month",
+            "alignment": "calendar",
+            "down_kbps": 1_000_000,
+            "up_kbps": 100_000,
+            "tax_category": vat19,
+        },
+        actor="test",
+    )
+    clock.set_time(datetime(2026, 3, 1, 10, tzinfo=ZoneInfo("Europe/Berlin")))
+    people = [
+        ("Jana", {"country": "DE"}),
+        ("Luc", {"country": "FR"}),
+        ("Acme SARL", {"country": "FR", "vat_id": "FR40303265045", "kind": "business"}),
+    ]
+    for n, (name, extra) in enumerate(people):
+        who = create_customer({"name": name, "email": f"p{n}@example.eu", **extra}, actor="test")
+        subscriptions.subscribe(who, plan, username=f"eu{n}", password="s3cret-Pass", actor="test")
+    docs = {inv.buyer["name"]: inv for inv in Invoice.objects.all()}
+    assert docs["Jana"].lines.get().taxes == [{"name": "VAT", "rate": "19", "amount": "7.60"}]
+    assert docs["Luc"].lines.get().taxes == [{"name": "VAT", "rate": "20", "amount": "8.00"}]
+    acme = docs["Acme SARL"]
+    assert acme.lines.get().taxes == [] and acme.total == Decimal("40.00")
+    assert "Reverse charge" in acme.tax_note
+    assert sorted(d.number for d in docs.values()) == [
+        "RN-2026-000001",
+        "RN-2026-000002",
+        "RN-2026-000003",
+    ]
+
+
+def test_tax_inclusive_price_and_an_exempt_customer(operator, gst18):
+    from octet.catalog import services as catalog
+
+    plan = catalog.create_plan(
+        code="HOME",
+        name="Home 1180 incl. GST",
+        terms={
+            "price": "1180.00",
+            "tax_inclusive": True,
+            "interval": "month",
+            "alignment": "calendar",
+            "down_kbps": 50_000,
+            "up_kbps": 50_000,
+            "tax_category": gst18,
+        },
+        actor="test",
+    )
+    clock.set_time(at(2026, 4, 1, 10))
+    subscriptions.subscribe(customer(1), plan, username="incl", password="s3cret-Pass", actor="t")
+    school = create_customer(
+        {"name": "Govt School", "email": "s@example.in", "state_code": "29", "tax_exempt": True},
+        actor="test",
+    )
+    subscriptions.subscribe(school, plan, username="school", password="s3cret-Pass", actor="t")
+    paying, exempt = Invoice.objects.order_by("sequence_number")
+    # The customer pays the price shown: 1000.00 + 90.00 + 90.00.
+    assert (paying.subtotal, paying.tax_total, paying.total) == (
+        Decimal("1000.00"),
+        Decimal("180.00"),
+        Decimal("1180.00"),
+    )
+    assert paying.number == "KF/26-27/000001"  # April: a new financial year, a new series
+    assert (exempt.subtotal, exempt.tax_total, exempt.total) == (
+        Decimal("1180.00"),
+        Decimal("0"),
+        Decimal("1180.00"),
+    )
+    assert exempt.lines.get().tax_exempt
