@@ -181,6 +181,28 @@ def test_capped_plan_rejected_once_its_allowance_is_used(radius_server, asha):
     assert_reject(auth(radius_server, pap())[1], "Data allowance used up for this period")
 
 
+@pytest.mark.parametrize(
+    "overage",
+    [
+        {"overage_price_per_gb": "10.00"},
+        {
+            "overage_tiers": [
+                {"up_to_gb": 50, "per_gb": "10.00"},
+                {"up_to_gb": None, "per_gb": "8.00"},
+            ]
+        },
+    ],
+    ids=["flat", "tiered"],
+)
+def test_plan_billing_overage_is_never_cut(radius_server, asha, overage):
+    plan = make_plan("OVER", allowance_bytes=1_000_000, **overage)
+    sub = subscribe(asha, plan, "asha")
+    use_bytes(radius_server, "over-1", this_periods_allowance(sub) + 5)
+    event = QuotaEvent.objects.get(subscription=sub, kind="usage_100")
+    assert event.action == "none"
+    assert_accept(auth(radius_server, pap())[1])
+
+
 def test_capped_plan_with_an_old_period_exhausted_is_accepted(radius_server, asha):
     capped = make_plan("CAPPED", allowance_bytes=1_000_000)
     sub = subscribe(asha, capped, "asha")

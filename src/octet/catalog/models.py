@@ -226,5 +226,10 @@ class PlanVersion(models.Model):
         return tiers
 
     @property
+    def bills_overage(self) -> bool:
+        """Data over the allowance is billed (one price or tiers), not cut or throttled."""
+        return self.overage_price_per_gb is not None or self.overage_tiers is not None
+
+    @property
     def unlimited(self) -> bool:
         return self.allowance_bytes is None

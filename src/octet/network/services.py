@@ -104,7 +104,8 @@ def throttled_speed(version) -> vendors.Speed:
 _AUTH_SQL = """
 SELECT s.id, s.state, s.password_encrypted, s.static_ip, s.framed_pool,
        s.prepaid_expires_at, s.anchor_date,
-       v.interval, v.alignment, v.allowance_bytes, v.overage_price_per_gb,
+       v.interval, v.alignment, v.allowance_bytes,
+       COALESCE(v.overage_price_per_gb, CASE WHEN v.overage_tiers IS NULL THEN NULL ELSE 0 END),
        v.down_kbps, v.up_kbps, v.burst_down_kbps, v.burst_up_kbps,
        v.burst_threshold_down_kbps, v.burst_threshold_up_kbps, v.burst_time_s,
        v.fair_use_down_kbps, v.fair_use_up_kbps,
@@ -260,7 +261,7 @@ def enforce_quota(subscription_id: int) -> str:
     """At 100 %: throttle a fair-usage plan, cut a capped plan without overage."""
     sub = Subscription.objects.select_related("plan_version").get(pk=subscription_id)
     version = sub.plan_version
-    if version.overage_price_per_gb is not None or version.allowance_bytes is None:
+    if version.bills_overage or version.allowance_bytes is None:
         return "none"  # overage is billed; nothing to enforce on the line
     if version.fair_use_down_kbps:
         change_speed(subscription_id, throttled_speed(version), "fair_use_throttle")
