@@ -23,6 +23,7 @@ HELP = {
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
     "bill": "Run billing now: every subscription due (or --all) is billed, once.",
     "worker": "Run the scheduled jobs (plan changes, billing, throttle restores) in a loop.",
+    "document": "Write the PDF and/or UBL XML of an issued invoice or credit note.",
     "help": "Show help for a command: octet help COMMAND.",
 }
 
@@ -261,6 +262,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_document(args: argparse.Namespace) -> int:
+    if not args.pdf and not args.xml:
+        return _fail("say what to write: --pdf FILE and/or --xml FILE")
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.billing import documents, ubl
+    from octet.billing.models import Invoice
+    from octet.core.errors import OctetError
+
+    call_command("migrate", interactive=False, verbosity=0)
+    invoice = Invoice.objects.filter(number=args.number).first()
+    if invoice is None and args.number.isdigit():
+        invoice = Invoice.objects.filter(pk=int(args.number), number__isnull=True).first()
+    if invoice is None:
+        return _fail(f"no invoice or credit note numbered {args.number!r}")
+    try:
+        outputs = [(args.pdf, documents.render_pdf)] if args.pdf else []
+        outputs += [(args.xml, ubl.ubl_xml)] if args.xml else []
+        files = [(Path(path), render(invoice)) for path, render in outputs]
+    except OctetError as exc:
+        return _fail(str(exc))
+    for path, body in files:
+        try:
+            path.write_bytes(body)
+        except OSError as exc:
+            return _fail(f"cannot write {path}: {exc.strerror}")
+        print(f"wrote {path} ({len(body)} bytes)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="octet", description="Octet: billing, metering and RADIUS AAA for ISPs."
@@ -339,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help=HELP["worker"], description=HELP["worker"])
     p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("document", help=HELP["document"], description=HELP["document"])
+    p.add_argument("number", help="document number, e.g. KF/25-26/000001 (a draft: its id)")
+    p.add_argument("--pdf", metavar="FILE", help="write the PDF here")
+    p.add_argument("--xml", metavar="FILE", help="write the EN 16931 UBL XML here")
+    p.set_defaults(func=cmd_document)
 
     p = sub.add_parser("help", help=HELP["help"], description=HELP["help"])
     p.add_argument("topic", nargs="?", choices=sorted(HELP))

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "Octet back office"
@@ -8,5 +8,6 @@ admin.site.index_title = "ISP administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("billing/", include("octet.billing.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections import OrderedDict
 from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import quote
@@ -134,9 +133,7 @@ def _formatter(currency: str):
 
 
 def _rate(value: str | Decimal) -> str:
-    normal = Decimal(str(value)).normalize()
-    text = format(normal, "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")  # "9.00" -> "9", "2.50" -> "2.5"
 
 
 def _period(line: InvoiceLine) -> str:
@@ -189,7 +186,7 @@ def document_context(invoice: Invoice) -> dict:
     lines = list(invoice.lines.order_by("position"))
     # Tax columns in the order they first appear: CGST, SGST / IGST / VAT.
     columns: list[str] = []
-    summary: OrderedDict[tuple[str, str], dict] = OrderedDict()
+    summary: dict[tuple[str, str], dict] = {}
     rows = []
     for line in lines:
         taxes = {}
@@ -199,10 +196,8 @@ def document_context(invoice: Invoice) -> dict:
                 columns.append(name)
             taxes[name] = {"rate": rate, "amount": fmt(amount, sign)}
             entry = summary.setdefault(
-                (name, rate),
-                {"name": name, "rate": rate, "taxable": Decimal(0), "amount": Decimal(0)},
+                (name, rate), {"name": name, "rate": rate, "amount": Decimal(0)}
             )
-            entry["taxable"] += line.amount
             entry["amount"] += amount
         rows.append(
             {
@@ -215,7 +210,6 @@ def document_context(invoice: Invoice) -> dict:
                 "inclusive": bool(getattr(line, "tax_inclusive", False)),
                 "taxable": fmt(line.amount, sign),
                 "taxes": [taxes.get(name) for name in columns],
-                "tax_amount": fmt(line.tax_amount, sign),
                 "total": fmt(line.total, sign),
             }
         )
@@ -269,10 +263,7 @@ def document_context(invoice: Invoice) -> dict:
         "buyer": buyer,
         "tax_columns": columns,
         "lines": rows,
-        "tax_summary": [
-            {**e, "taxable": fmt(e["taxable"], sign), "amount": fmt(e["amount"], sign)}
-            for e in summary.values()
-        ],
+        "tax_summary": [{**e, "amount": fmt(e["amount"], sign)} for e in summary.values()],
         "subtotal": fmt(invoice.subtotal, sign),
         "tax_total": fmt(invoice.tax_total, sign),
         "total": fmt(invoice.total, sign),

@@ -111,7 +111,9 @@ def line_categories(invoice: Invoice, line: InvoiceLine) -> list[Category]:
 
 def _percent(value: Decimal) -> str:
     normal = value.normalize()
-    return format(normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal, "f")
+    return format(
+        normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal, "f"
+    )
 
 
 class _Builder:
@@ -122,6 +124,13 @@ class _Builder:
 
     def money(self, value: Decimal) -> str:
         return str(Money(Decimal(value) * self.sign, self.currency))
+
+    def price(self, value: Decimal) -> str:
+        # A unit price may have more digits than the currency (e.g. 0.125 per GB).
+        try:
+            return str(Money(value, self.currency))
+        except ValueError:
+            return format(value.normalize(), "f")
 
     def el(self, parent, ns: str, tag: str, text: object = None, **attrs) -> etree._Element:
         node = etree.SubElement(parent, f"{{{ns}}}{tag}", {k: str(v) for k, v in attrs.items()})
@@ -168,7 +177,9 @@ class _Builder:
         if len(lines) > 2:
             self.cbc(self.cac(node, "AddressLine"), "Line", ", ".join(lines[2:]))
         country = (party.get("country") or "").upper() or "IN"
-        self.cbc(self.cac(node, "Country"), "IdentificationCode", country, listID="ISO3166-1:Alpha2")
+        self.cbc(
+            self.cac(node, "Country"), "IdentificationCode", country, listID="ISO3166-1:Alpha2"
+        )
 
     def party(self, parent, tag: str, party: dict, *, identifier: str = "") -> None:
         node = self.cac(self.cac(parent, tag), "Party")
@@ -198,7 +209,12 @@ class _Builder:
             quantity = Decimal(line.quantity.strip())
         except (InvalidOperation, AttributeError):
             quantity = None
-        if quantity is not None and quantity.is_finite() and price >= 0 and quantity * price == amount:
+        if (
+            quantity is not None
+            and quantity.is_finite()
+            and price >= 0
+            and quantity * price == amount
+        ):
             return format(quantity.normalize(), "f"), price
         if amount < 0:
             return "-1", -amount
@@ -218,7 +234,9 @@ class _Builder:
         self.cbc(root, "IssueDate", local_issue_date(invoice, tz).isoformat())
         if not credit and invoice.due_date:
             self.cbc(root, "DueDate", invoice.due_date.isoformat())
-        self.cbc(root, "CreditNoteTypeCode" if credit else "InvoiceTypeCode", 381 if credit else 380)
+        self.cbc(
+            root, "CreditNoteTypeCode" if credit else "InvoiceTypeCode", 381 if credit else 380
+        )
         for note in (invoice.tax_note, invoice.reason if credit else ""):
             if note:
                 self.cbc(root, "Note", note)
@@ -233,7 +251,9 @@ class _Builder:
                 self.cbc(ref, "IssueDate", local_issue_date(original, tz).isoformat())
 
         self.party(root, "AccountingSupplierParty", seller)
-        self.party(root, "AccountingCustomerParty", buyer, identifier=buyer.get("account_number", ""))
+        self.party(
+            root, "AccountingCustomerParty", buyer, identifier=buyer.get("account_number", "")
+        )
 
         place = (invoice.place_of_supply or "").strip()
         if invoice.tax_regime == "in_gst" and place:
@@ -314,11 +334,13 @@ class _Builder:
         self.cbc(item, "Name", line.description[:300] or line.kind)
         if line.sac:
             classification = self.cac(item, "CommodityClassification")
-            self.cbc(classification, "ItemClassificationCode", line.sac, listID="ZZZ", listName="SAC")
+            self.cbc(
+                classification, "ItemClassificationCode", line.sac, listID="ZZZ", listName="SAC"
+            )
         for category in categories:
             self.category(item, "ClassifiedTaxCategory", category)
         price_node = self.cac(node, "Price")
-        self.cbc(price_node, "PriceAmount", str(price), currencyID=self.currency)
+        self.cbc(price_node, "PriceAmount", self.price(price), currencyID=self.currency)
 
 
 def ubl_xml(invoice: Invoice) -> bytes:
@@ -355,4 +377,6 @@ def validate_ubl(xml: bytes) -> None:
         if schema.validate(document):
             return
         error = schema.error_log.filter_from_errors()[0]
-    raise ValueError(f"UBL {name.localname} fails the UBL 2.1 schema: line {error.line}: {error.message}")
+    raise ValueError(
+        f"UBL {name.localname} fails the UBL 2.1 schema: line {error.line}: {error.message}"
+    )
