@@ -580,6 +580,8 @@ def measured_run(args) -> dict:
     next_b = local_midnight(months_before(b, -1), TIME_ZONE)
     p2 = info["p2"]
     kwargs = {} if args.chunk is None else {"chunk": args.chunk}
+    if args.workers > 1:
+        kwargs["workers"] = args.workers
 
     # Warm the connection and Django's lazy setup outside the measured part.
     Subscription.objects.filter(pk=0).exists()
@@ -849,6 +851,8 @@ def child(phase: str, env: dict, args, n: int, setup_json: Path) -> dict:
     ]
     if args.chunk is not None:
         cmd += ["--chunk", str(args.chunk)]
+    if args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
     if args.profile:
         cmd += ["--profile"]
     if args.phases:
@@ -869,6 +873,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--db", choices=["sqlite", "postgres"], required=True)
     p.add_argument(
         "--n", type=int, nargs="+", default=[10_000], help="subscriptions, e.g. 10000 100000"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run_billing(workers=...): processes that rate and write chunks (memory is "
+        "then sampled in the parent only; each worker holds one chunk at a time)",
     )
     p.add_argument(
         "--chunk", type=int, default=None, help="run_billing(chunk=...); default: the service's"

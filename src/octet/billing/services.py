@@ -703,6 +703,61 @@ def _set_schedule(schedule: dict[int, datetime | None]) -> None:
         Subscription.objects.filter(pk__in=pks).update(next_bill_at=when)
 
 
+def _bill_part(
+    part: Sequence[int],
+    *,
+    operator: Operator,
+    at: datetime,
+    today: date,
+    actor: str,
+    run: BillingRun,
+) -> list[tuple[int, int, int, list[tuple[int, str]]]]:
+    """Bill one chunk; if it fails as a whole (another run billed one of its charges
+    first), retry it account by account so that one account cannot hold up the others."""
+    kwargs = {"operator": operator, "at": at, "today": today, "actor": actor, "run": run}
+    try:
+        return [_bill_chunk(part, **kwargs)]
+    except (IntegrityError, Conflict) as exc:
+        log.warning("billing chunk failed (%s); retrying account by account", exc)
+    outcome = []
+    for pk in part:
+        try:
+            outcome.append(_bill_chunk([pk], **kwargs))
+        except (IntegrityError, Conflict) as one:
+            outcome.append((0, 0, 0, [(pk, f"{type(one).__name__}: {one}")]))
+    return outcome
+
+
+def _bill_parts_in_child(args: tuple) -> list:
+    """Entry point of a worker process (forked: Django and the clock are already set)."""
+    parts, kwargs = args
+    from django.db import connections
+
+    try:
+        run = BillingRun.objects.get(pk=kwargs.pop("run_id"))
+        out = []
+        for part in parts:
+            out.extend(_bill_part(part, run=run, **kwargs))
+        return out
+    finally:
+        connections.close_all()
+
+
+def _in_processes(parts: list[list[int]], workers: int, **kwargs) -> list:
+    """Split the chunks over ``workers`` forked processes (billing is CPU-bound Python)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # never share a database connection across fork()
+    shares = [parts[n::workers] for n in range(workers)]
+    run = kwargs.pop("run")
+    jobs = [(share, {**kwargs, "run_id": run.pk}) for share in shares if share]
+    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        results = pool.map(_bill_parts_in_child, jobs)
+    return [outcome for result in results for outcome in result]
+
+
 def run_billing(
     as_of: datetime | None = None,
     *,
@@ -710,6 +765,7 @@ def run_billing(
     only_due: bool = True,
     trigger: str = "scheduled",
     chunk: int = CHUNK,
+    workers: int = 1,
 ) -> BillingRun:
     """Bill every subscription due by ``as_of``; safe to repeat, resume or run concurrently.
 
@@ -717,6 +773,8 @@ def run_billing(
     in force. Each chunk of subscriptions commits on its own; a chunk that fails (a
     concurrent run billed the same charge first) is retried account by account, and an
     account that still fails is recorded as a BillingError while the run goes on.
+    ``workers`` > 1 rates and writes the chunks in that many processes (not inside an
+    open transaction, which they could not see).
     """
     as_of = as_of or clock.now()
     subscriptions.apply_due_changes(as_of, actor=actor)
@@ -727,40 +785,26 @@ def run_billing(
     )
     ids = due_subscription_ids(as_of, only_due=only_due)
     run.subscriptions_seen = len(ids)
+    parts = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
+    kwargs = {"operator": operator, "at": as_of, "today": today, "actor": actor, "run": run}
     try:
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            try:
-                outcome = [
-                    _bill_chunk(
-                        part, operator=operator, at=as_of, today=today, actor=actor, run=run
-                    )
+        if workers > 1 and len(parts) > 1 and not transaction.get_connection().in_atomic_block:
+            outcomes = _in_processes(parts, workers, **kwargs)
+        else:
+            outcomes = [o for part in parts for o in _bill_part(part, **kwargs)]
+        for billed, invoices, credit_notes, errors in outcomes:
+            run.subscriptions_billed += billed
+            run.invoices_issued += invoices
+            run.credit_notes_issued += credit_notes
+            run.errors += len(errors)
+            BillingError.objects.bulk_create(
+                [
+                    BillingError(run=run, subscription_id=pk, at=clock.now(), message=msg)
+                    for pk, msg in errors
                 ]
-            except (IntegrityError, Conflict) as exc:
-                log.warning("billing chunk failed (%s); retrying account by account", exc)
-                outcome = []
-                for pk in part:
-                    try:
-                        outcome.append(
-                            _bill_chunk(
-                                [pk], operator=operator, at=as_of, today=today, actor=actor, run=run
-                            )
-                        )
-                    except (IntegrityError, Conflict) as one:
-                        outcome.append((0, 0, 0, [(pk, f"{type(one).__name__}: {one}")]))
-            for billed, invoices, credit_notes, errors in outcome:
-                run.subscriptions_billed += billed
-                run.invoices_issued += invoices
-                run.credit_notes_issued += credit_notes
-                run.errors += len(errors)
-                BillingError.objects.bulk_create(
-                    [
-                        BillingError(run=run, subscription_id=pk, at=clock.now(), message=msg)
-                        for pk, msg in errors
-                    ]
-                )
-                for pk, msg in errors:
-                    log.error("billing run %s: subscription %s not billed: %s", run.pk, pk, msg)
+            )
+            for pk, msg in errors:
+                log.error("billing run %s: subscription %s not billed: %s", run.pk, pk, msg)
         run.status = BillingRun.Status.FINISHED
     except Exception:
         run.status = BillingRun.Status.FAILED

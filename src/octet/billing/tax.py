@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from types import MappingProxyType
 
 from octet.core.money import Money, sum_money
@@ -120,11 +121,11 @@ class TaxResult:
     taxes: tuple[TaxAmount, ...]
     note: str = ""  # e.g. the reverse-charge mention
 
-    @property
+    @cached_property
     def tax(self) -> Money:
         return sum_money((t.amount for t in self.taxes), self.net.currency)
 
-    @property
+    @cached_property
     def total(self) -> Money:
         return self.net + self.tax
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.numbers import list_currencies
@@ -83,6 +83,7 @@ def _known_currencies() -> frozenset[str]:
     return frozenset(list_currencies()) | frozenset(_MINOR_UNIT_EXCEPTIONS)
 
 
+@lru_cache(maxsize=512)
 def _normalize_currency(currency: str) -> str:
     if not isinstance(currency, str):
         raise InvalidCurrency(f"currency must be an ISO 4217 code string, got {currency!r}")
@@ -92,6 +93,17 @@ def _normalize_currency(currency: str) -> str:
     return code
 
 
+# Our own context for the fast paths, so results never depend on the caller's context
+# (precision, traps): wide enough that amounts of money are always exact in it.
+_EXACT = decimal.Context(prec=60, Emax=999, Emin=-999, traps=[decimal.InvalidOperation])
+
+
+@lru_cache(maxsize=512)
+def _quantum(exponent: int) -> Decimal:
+    return Decimal(1).scaleb(-exponent)
+
+
+@lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
     """Return the ISO 4217 exponent of ``currency`` (2 for INR/USD, 0 for JPY, 3 for BHD)."""
     return _MINOR_UNIT_EXCEPTIONS.get(_normalize_currency(currency), _DEFAULT_MINOR_UNITS)
@@ -165,6 +177,16 @@ class Money:
     def __post_init__(self) -> None:
         currency = _normalize_currency(self.currency)
         exponent = minor_units(currency)
+        amount = self.amount
+        if type(amount) is Decimal and amount.is_finite():
+            # Fast path (billing builds many amounts): no more places than the currency has.
+            places = amount.as_tuple().exponent
+            if isinstance(places, int) and -exponent <= places <= 0:
+                object.__setattr__(self, "currency", currency)
+                object.__setattr__(
+                    self, "amount", amount.quantize(_quantum(exponent), context=_EXACT)
+                )
+                return
         scaled = _to_fraction(self.amount, "amount") * 10**exponent
         if scaled.denominator != 1:
             # Silent rounding here would hide bugs; make the caller choose a mode.
@@ -195,6 +217,17 @@ class Money:
         return cls.from_minor_units(_round_to_int(exact * 10**exponent, rounding), currency)
 
     @classmethod
+    def _exact(cls, amount: Decimal, currency: str) -> Money:
+        # Sum or difference of two quantized amounts: exact while it fits _EXACT's 60
+        # digits (amounts far beyond any invoice); otherwise the checked path.
+        if len(amount.as_tuple().digits) < _EXACT.prec:
+            result = object.__new__(cls)
+            object.__setattr__(result, "amount", amount)
+            object.__setattr__(result, "currency", currency)
+            return result
+        return cls(amount, currency)
+
+    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 
@@ -222,7 +255,7 @@ class Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._check_same_currency(other)
-        return Money.from_minor_units(self.to_minor_units() + other.to_minor_units(), self.currency)
+        return Money._exact(_EXACT.add(self.amount, other.amount), self.currency)
 
     __radd__ = __add__
 
@@ -230,7 +263,7 @@ class Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._check_same_currency(other)
-        return Money.from_minor_units(self.to_minor_units() - other.to_minor_units(), self.currency)
+        return Money._exact(_EXACT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
         return Money.from_minor_units(-self.to_minor_units(), self.currency)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -153,13 +154,15 @@ def _calendar_start(day: date, interval: Interval) -> date:
     return date(day.year, 1, 1)
 
 
+@lru_cache(maxsize=65536)
 def period_containing(
     day: date,
     interval: Interval | str,
     alignment: Alignment | str,
     anchor: date | None = None,
 ) -> BillingPeriod:
-    """The billing period that contains local ``day``.
+    """The billing period that contains local ``day`` (cached: periods are immutable and a
+    billing run asks for the same few again and again).
 
     Calendar alignment ignores ``anchor``. Anniversary alignment requires it and yields
     ``[anchor + k*interval, anchor + (k+1)*interval)``, with ``k`` negative before the anchor.
