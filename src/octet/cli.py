@@ -108,7 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from octet.jobs import work_forever
 
-        threading.Thread(target=work_forever, name="worker", daemon=True).start()
+        threading.Thread(
+            target=work_forever, kwargs={"in_thread": True}, name="worker", daemon=True
+        ).start()
     print(f"Octet is serving on http://{args.host}:{args.port}/ (staff: /admin/)", flush=True)
     serve(application, host=args.host, port=args.port, threads=args.threads, ident="octet")
     return 0
@@ -230,13 +232,22 @@ def cmd_bill(args: argparse.Namespace) -> int:
             return _fail(f"--as-of {args.as_of!r} is not an ISO time, e.g. 2026-02-01T00:00+05:30")
         if as_of.tzinfo is None:
             return _fail("--as-of needs a UTC offset, e.g. 2026-02-01T00:00+05:30")
+    if args.workers is not None and args.workers < 1:
+        return _fail("--workers must be at least 1")
     _setup_django()
+    from django.conf import settings
+
     from octet.billing.services import run_billing
     from octet.core.errors import OctetError
 
+    args.workers = args.workers or settings.OCTET_BILLING_WORKERS
     try:
         run = run_billing(
-            as_of, actor=args.actor, only_due=not args.all, trigger="manual" if args.all else "cli"
+            as_of,
+            actor=args.actor,
+            only_due=not args.all,
+            trigger="manual" if args.all else "cli",
+            workers=args.workers,
         )
     except OctetError as exc:
         return _fail(str(exc))
@@ -366,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-examine every live subscription, not only those due (late usage, repairs)",
     )
     p.add_argument("--actor", default="cli", help="who runs it (for the audit log)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes to bill with (default OCTET_BILLING_WORKERS: one per core)",
+    )
     p.set_defaults(func=cmd_bill)
 
     p = sub.add_parser("worker", help=HELP["worker"], description=HELP["worker"])

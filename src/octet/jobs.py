@@ -72,10 +72,17 @@ def _next_billing(after: datetime) -> datetime | None:
     return services.next_billing_due(after)
 
 
+# Set by the process that runs the jobs: 1 inside a multi-threaded server (no fork there).
+billing_workers: int | None = None
+
+
 def _bill(at: datetime) -> Any:
+    from django.conf import settings
+
     from octet.billing import services
 
-    return services.run_billing(at)
+    workers = billing_workers or settings.OCTET_BILLING_WORKERS
+    return services.run_billing(at, workers=workers)
 
 
 # In list order when due at the same moment: plan changes before the bill they affect.
@@ -122,8 +129,20 @@ def run_due(until: datetime, *, on_each: Callable[[datetime], None] | None = Non
     return len(done)
 
 
-def work_forever(interval: float = 30.0, stop: threading.Event | None = None) -> None:
-    """The worker loop: run what is due, sleep, repeat."""
+def work_forever(
+    interval: float = 30.0,
+    stop: threading.Event | None = None,
+    *,
+    in_thread: bool = False,
+) -> None:
+    """The worker loop: run what is due, sleep, repeat.
+
+    ``in_thread``: the loop runs beside other threads (octet serve), where forking worker
+    processes is unsafe, so billing runs in this process.
+    """
+    global billing_workers
+    if in_thread:
+        billing_workers = 1
     stop = stop or threading.Event()
     log.info("worker started: jobs %s every %.0f s", ", ".join(j.name for j in JOBS), interval)
     while not stop.is_set():

@@ -4,6 +4,7 @@ DATABASE_URL     default: a SQLite file under OCTET_DATA_DIR (./data); postgres:
 OCTET_DATA_DIR   where the embedded database and the generated secret key live
 OCTET_TIME_ZONE  the operator's time zone (billing periods are computed in it)
 OCTET_CURRENCY   ISO 4217 code of the operator's currency
+OCTET_BILLING_WORKERS  processes per billing run (default: one per core, at most 4)
 OCTET_SECRET_KEY Django's secret; generated once into the data folder when unset
 OCTET_CREDENTIAL_KEY  key that encrypts RADIUS passwords at rest (derived from the secret if unset)
 """
@@ -40,6 +41,9 @@ ALLOWED_HOSTS = os.environ.get("OCTET_ALLOWED_HOSTS", "localhost,127.0.0.1").spl
 
 OCTET_TIME_ZONE = os.environ.get("OCTET_TIME_ZONE", "Asia/Kolkata")
 OCTET_CURRENCY = os.environ.get("OCTET_CURRENCY", "INR").upper()
+# Processes a billing run rates and writes with (octet bill, octet worker); billing is
+# CPU-bound Python, so one per core. octet serve runs its jobs in-process with one.
+OCTET_BILLING_WORKERS = int(os.environ.get("OCTET_BILLING_WORKERS", min(os.cpu_count() or 1, 4)))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

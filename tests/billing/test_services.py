@@ -449,3 +449,19 @@ def test_tax_inclusive_price_and_an_exempt_customer(operator, gst18):
         Decimal("1180.00"),
     )
     assert exempt.lines.get().tax_exempt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_in_worker_processes_bills_everyone_once(operator, gst18, fiber100):
+    for n in range(9):
+        subscribe(fiber100, n, at(2026, 1, 10, 12))
+    run = billing.run_billing(at(2026, 2, 1), chunk=2, workers=2)
+    assert (run.status, run.subscriptions_seen, run.invoices_issued, run.errors) == (
+        "finished",
+        9,
+        9,
+        0,
+    )
+    assert InvoiceLine.objects.filter(period_start="2026-02-01").count() == 9
+    assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 19)]
+    assert billing.run_billing(at(2026, 2, 1), chunk=2, workers=2).invoices_issued == 0
