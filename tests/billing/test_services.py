@@ -108,6 +108,19 @@ def test_run_bills_each_due_subscription_once_and_is_idempotent(fiber100):
         5,
         0,
     )
+    # The audit names every document a run issued (one entry per chunk; the last chunk of
+    # one subscription gets an entry of its own).
+    logged = [
+        doc[0]
+        for entry in AuditEntry.objects.filter(action="billing_run.documents_issued")
+        for doc in entry.after["documents"]
+    ]
+    logged += [
+        entry.after["number"]
+        for entry in AuditEntry.objects.filter(action="invoice.issued")
+        if entry.after["number"] > "KF/25-26/000005"
+    ]
+    assert sorted(logged) == [f"KF/25-26/{n:06d}" for n in range(6, 11)]
     again = billing.run_billing(at(2026, 2, 1))
     assert (again.subscriptions_seen, again.invoices_issued) == (0, 0)
     full = billing.run_billing(at(2026, 2, 1, 6), only_due=False, trigger="manual")

@@ -544,6 +544,22 @@ def _announce(invoices: Sequence[Invoice], *, at: datetime, actor: str) -> None:
             for inv in invoices
         ]
     )
+    run = invoices[0].billing_run if len(invoices) > 1 else None
+    if run is not None and all(inv.billing_run_id == run.pk for inv in invoices):
+        # A billing run's chunk: one entry naming every document it issued (number,
+        # customer, total), instead of hundreds of rows written under the numbering lock.
+        audit.record(
+            actor=actor,
+            action="billing_run.documents_issued",
+            instance=run,
+            reason=f"billing run {run.pk} as of {run.as_of.isoformat()}",
+            after={
+                "documents": [
+                    [inv.number, inv.kind, inv.customer_id, str(inv.total)] for inv in invoices
+                ]
+            },
+        )
+        return
     AuditEntry.objects.bulk_create(
         [
             audit.entry(
