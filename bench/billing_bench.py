@@ -45,6 +45,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -785,6 +786,10 @@ def measured_run(args) -> dict:
         "outside_chunks_s": round(seconds - sum(times), 3),
         "rss_before_mb": round(rss_before / 2**20, 1),
         "rss_peak_mb": round(sampler.peak / 2**20, 1),
+        # With --workers: the largest peak RSS of the worker processes (ru_maxrss is in KiB).
+        "worker_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
         "rss_growth_mb": round((sampler.peak - rss_before) / 2**20, 1),
         "rss_after_mb": round(rss_after / 2**20, 1),
         "rss_samples": len(sampler.samples),
@@ -988,7 +993,8 @@ def main(argv: list[str] | None = None) -> int:
             out(
                 f"memory db={args.db} n={n} rss_before_mb={r['rss_before_mb']} "
                 f"rss_peak_mb={r['rss_peak_mb']} rss_growth_mb={r['rss_growth_mb']} "
-                f"rss_after_mb={r['rss_after_mb']} samples={r['rss_samples']}"
+                f"rss_after_mb={r['rss_after_mb']} samples={r['rss_samples']} "
+                f"worker_peak_rss_mb={r['worker_peak_rss_mb']}"
             )
             out(
                 f"rerun db={args.db} n={n} nothing_due_s={r['rerun_nothing_due_s']} "
