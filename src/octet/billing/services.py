@@ -789,8 +789,8 @@ def run_billing(
     in force. Each chunk of subscriptions commits on its own; a chunk that fails (a
     concurrent run billed the same charge first) is retried account by account, and an
     account that still fails is recorded as a BillingError while the run goes on.
-    ``workers`` > 1 rates and writes the chunks in that many processes (not inside an
-    open transaction, which they could not see).
+    ``workers`` > 1 rates and writes the chunks in that many processes on PostgreSQL (not
+    inside an open transaction, which they could not see; never on SQLite's single writer).
     """
     as_of = as_of or clock.now()
     subscriptions.apply_due_changes(as_of, actor=actor)
@@ -804,7 +804,11 @@ def run_billing(
     parts = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
     kwargs = {"operator": operator, "at": as_of, "today": today, "actor": actor, "run": run}
     try:
-        if workers > 1 and len(parts) > 1 and not transaction.get_connection().in_atomic_block:
+        conn = transaction.get_connection()
+        # SQLite has one writer and Octet opens its transactions IMMEDIATE: a second process
+        # would only queue for the lock (and can be starved past the busy timeout).
+        parallel = workers > 1 and len(parts) > 1 and conn.vendor != "sqlite"
+        if parallel and not conn.in_atomic_block:
             outcomes = _in_processes(parts, workers, **kwargs)
         else:
             outcomes = [o for part in parts for o in _bill_part(part, **kwargs)]
