@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import hmac
 import ipaddress
 import logging
-import os
 import queue
 import socket
 import struct
@@ -49,8 +47,6 @@ ACCT_TERMINATE_CAUSE, ACCT_INPUT_GIGAWORDS, ACCT_OUTPUT_GIGAWORDS = 49, 52, 53
 EVENT_TIMESTAMP, CHAP_CHALLENGE, MESSAGE_AUTHENTICATOR, NAS_PORT_ID = 55, 60, 80, 87
 
 RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes of queued datagrams per socket (SO_RCVBUF)
-# Allocations between young-generation collections (Python's default is 700).
-GC_YOUNG_THRESHOLD = int(os.environ.get("OCTET_GC_THRESHOLD", "20000"))
 AUTH_LOG_BATCH, AUTH_LOG_FLUSH_SECONDS = 100, 0.05  # auth log rows per insert, and wait
 
 
@@ -554,18 +550,6 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
-def tune_garbage_collector() -> None:
-    """Keep collector pauses out of Access-Request latency.
-
-    Everything loaded so far (Django, the dictionaries, the NAS registry) lives as long as
-    the process: freezing it spares every later full collection from scanning it again,
-    and a larger young generation makes collections rarer. Measured in docs/performance.md.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-
-
 def run(
     host: str | None = None, auth_port: int | None = None, acct_port: int | None = None
 ) -> None:
@@ -574,7 +558,6 @@ def run(
     async def main() -> None:
         server = RadiusServer(host, auth_port, acct_port)
         await server.start()
-        tune_garbage_collector()
         ports = f"auth {server.auth_port}/udp, acct {server.acct_port}/udp"
         print(f"Octet RADIUS on {server.host}: {ports}", flush=True)
         try:
