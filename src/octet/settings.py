@@ -138,9 +138,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "octet": {"handlers": ["console"], "level": os.environ.get("OCTET_LOG_LEVEL", "INFO")}
-    },
+    # One handler, on the root logger: a library that calls logging.basicConfig() (waitress
+    # does) then finds it configured and adds no second handler printing every line twice.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"octet": {"level": os.environ.get("OCTET_LOG_LEVEL", "INFO")}},
 }
 
 # RADIUS (docs/radius.md)
