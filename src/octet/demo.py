@@ -354,6 +354,14 @@ def load(customers: int = 240, seed: int = 2026) -> str:
                     subscriptions.terminate(sub, actor=ACTOR, reason="customer_request")
         finally:
             clock.set_time(None)
+    # Let the scheduled jobs catch up from the first subscription to today, each at its own
+    # time, as a running worker would have: monthly and quarterly invoices with real dates.
+    from octet import jobs
+
+    try:
+        jobs.run_due(today, on_each=clock.set_time)
+    finally:
+        clock.set_time(None)
     return _summary(password, loaded=True)
 
 
@@ -362,6 +370,7 @@ def customers_create(**data) -> Customer:
 
 
 def _summary(password: str, *, loaded: bool) -> str:
+    from octet.billing.models import Invoice
     from octet.subscriptions.models import Subscription
 
     by_state = {
@@ -374,6 +383,9 @@ def _summary(password: str, *, loaded: bool) -> str:
         f"  {Customer.objects.count()} customers in {', '.join(INDIAN_STATES[s] for s in states)}",
         f"  {Plan.objects.count()} plans; subscriptions "
         + ", ".join(f"{n} {s}" for s, n in by_state.items()),
+        f"  {Invoice.objects.filter(kind='invoice', status='issued').count()} invoices and "
+        f"{Invoice.objects.filter(kind='credit_note', status='issued').count()} credit notes "
+        "issued so far",
         f"  staff login: user {ADMIN_USERNAME}, password {password}",
     ]
     return "\n".join(lines)
