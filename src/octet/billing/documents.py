@@ -28,6 +28,7 @@ from babel.numbers import format_decimal, get_currency_symbol
 from django.template.loader import render_to_string
 
 from octet.billing.models import DocumentKind, DocumentStatus, Invoice, InvoiceLine
+from octet.billing.rating import describe_period
 from octet.billing.words import amount_in_words
 from octet.core.errors import Conflict
 from octet.core.models import Operator
@@ -139,6 +140,8 @@ def _rate(value: str | Decimal) -> str:
 def _period(line: InvoiceLine) -> str:
     if not line.period_start or not line.period_end:
         return ""
+    if describe_period(line.period_start, line.period_end) in line.description:
+        return ""  # "Fiber 100, 1-28 Feb 2026" already says it
     last = line.period_end - timedelta(days=1)  # stored exclusive; printed inclusive
     return f"{line.period_start:%d %b %Y} – {last:%d %b %Y}"
 
