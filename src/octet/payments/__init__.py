@@ -1,0 +1,1 @@
+"""Payments: the double-entry ledger, allocation of payments to invoices, refunds, gateways."""
