@@ -37,12 +37,4 @@ def next_value(name: str) -> int:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("sequences.next_value must be called inside transaction.atomic()")
-    try:
-        with transaction.atomic():
-            Sequence.objects.get_or_create(name=name)
-    except IntegrityError:
-        pass  # another transaction created it first; the locked read below waits for it
-    seq = Sequence.objects.select_for_update().get(name=name)
-    seq.last_value += 1
-    seq.save(update_fields=["last_value"])
-    return seq.last_value
+    return next_block(name, 1)
