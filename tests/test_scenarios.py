@@ -1,9 +1,9 @@
 """Scenario files run end to end with ``octet simulate`` (a subprocess, as an operator would).
 
 Scenario 01 is the shared acceptance scenario (../shared/scenarios, next to this repository);
-this version of Octet meters and bills but does not take payments yet, so its documents and
-usage are compared exactly, and of its notifications those that do not depend on payments
-(reminders, suspension and restoration follow unpaid invoices). The other scenarios
+this version of Octet meters, bills and takes payments but does not run dunning yet, so its
+documents, payments, usage and balances are compared exactly, and of its notifications those
+that do not depend on dunning (reminders, suspension and restoration). The other scenarios
 (tests/scenarios) are ours, each worked by hand in the comments of its YAML file; every one
 that has an .expected.json beside it is run and its whole output compared.
 """
@@ -23,7 +23,14 @@ from conftest import require_tool
 SHARED = Path(__file__).parents[1].parent / "shared" / "scenarios"
 OURS = Path(__file__).parent / "scenarios"
 # Notifications that do not depend on payments and dunning (issue 5 and 6).
-BILLING_KINDS = {"usage_80", "usage_100", "invoice_issued", "credit_note_issued", "plan_changed"}
+BILLING_KINDS = {
+    "usage_80",
+    "usage_100",
+    "invoice_issued",
+    "credit_note_issued",
+    "plan_changed",
+    "payment_received",
+}
 
 
 def simulate(tmp_path: Path, scenario: Path) -> dict:
@@ -73,6 +80,9 @@ def test_scenario_01_documents_usage_and_notifications(tmp_path, shared_scenario
     # Invoices at activation, on 1 Feb (fee + January overage), the upgrade's credit note
     # and invoice on 10 Feb, and 1 Mar; numbers gapless per series.
     assert without_descriptions(output["documents"]) == without_descriptions(want["documents"])
+    # Payments settle the oldest open invoice first; the credit note settled part of #2.
+    assert output["payments"] == want["payments"]
+    assert output["balances"] == want["balances"]
     # 15-31 Jan: 17/31 of 500 GB; February: 500 GB × 9/28 + 1000 GB × 19/28 (upgrade on the 10th).
     assert output["usage"] == want["usage"]
     assert [n for n in output["notifications"] if n["kind"] in BILLING_KINDS] == [

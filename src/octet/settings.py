@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "octet.network",
     "octet.metering",
     "octet.billing",
+    "octet.payments",
 ]
 
 MIDDLEWARE = [

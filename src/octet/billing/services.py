@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from octet.billing import generator, rating
+from octet.billing import generator, rating, signals
 from octet.billing.generator import Account, BilledLine, ProposedLine, TaxInfo
 from octet.billing.models import (
     BillingError,
@@ -522,6 +522,9 @@ def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor:
             lines.append(line)
     InvoiceLine.objects.bulk_create(lines)
     _announce(invoices, at=at, actor=actor)
+    signals.documents_issued.send(
+        sender=Invoice, customer_ids=sorted({inv.customer_id for inv in invoices}), at=at
+    )
 
 
 def _announce(invoices: Sequence[Invoice], *, at: datetime, actor: str) -> None:
@@ -1036,6 +1039,7 @@ def issue_draft(invoice: Invoice, *, actor: str) -> Invoice:
     inv.buyer = buyer_snapshot(inv.customer)
     inv.save()
     _announce([inv], at=now, actor=actor)
+    signals.documents_issued.send(sender=Invoice, customer_ids=[inv.customer_id], at=now)
     return inv
 
 
