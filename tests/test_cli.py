@@ -285,3 +285,24 @@ def test_demo_loads_the_requested_number_of_customers(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "Already loaded" in again.stdout
     assert "30 customers" in again.stdout
+
+
+def test_bill_and_pay_on_the_demo(tmp_path):
+    assert octet(tmp_path, "demo", "--customers", "12").returncode == 0
+    result = octet(tmp_path, "bill", "--all")
+    assert result.returncode == 0, result.stderr
+    assert "0 invoices" in result.stdout  # the demo is billed up to today already
+    with sqlite3.connect(tmp_path / "x.sqlite3") as conn:
+        account, number = conn.execute(
+            "SELECT c.account_number, i.number FROM billing_invoice i "
+            "JOIN customers_customer c ON c.id = i.customer_id ORDER BY i.id LIMIT 1"
+        ).fetchone()
+    paid = octet(tmp_path, "pay", account, "1.00", "--method", "upi", "--reference", "UTR9")
+    assert paid.returncode == 0, paid.stderr
+    assert f"settled: {number} 1.00" in paid.stdout
+    for bad in (["-5"], ["1.001"], ["ten"]):
+        refused = octet(tmp_path, "pay", account, *bad, "--method", "cash")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    unknown = octet(tmp_path, "pay", "NOBODY", "5", "--method", "cash")
+    assert unknown.returncode == 2 and "no customer" in unknown.stderr
+    assert octet(tmp_path, "bill", "--as-of", "yesterday").returncode == 2

@@ -21,6 +21,7 @@ HELP = {
     "nas": "Register a NAS (router) that may send RADIUS requests: octet nas add ...",
     "import-usage": "Import usage from a CSV file: username,date,download_bytes,upload_bytes.",
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
+    "pay": "Record a payment received (cash, cheque, bank transfer, UPI reference...).",
     "bill": "Run billing now: every subscription due (or --all) is billed, once.",
     "worker": "Run the scheduled jobs (plan changes, billing, throttle restores) in a loop.",
     "document": "Write the PDF and/or UBL XML of an issued invoice or credit note.",
@@ -241,6 +242,9 @@ def cmd_bill(args: argparse.Namespace) -> int:
     from octet.core.errors import OctetError
 
     args.workers = args.workers or settings.OCTET_BILLING_WORKERS
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
     try:
         run = run_billing(
             as_of,
@@ -259,6 +263,40 @@ def cmd_bill(args: argparse.Namespace) -> int:
     for error in run.error_list.all():
         print(f"  subscription {error.subscription_id}: {error.message}", file=sys.stderr)
     return 1 if run.errors else 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.billing.models import Invoice
+    from octet.core.errors import OctetError
+    from octet.payments import services
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        customer = services.find_customer(args.account)
+        invoice = None
+        if args.invoice:
+            invoice = Invoice.objects.filter(number=args.invoice, kind="invoice").first()
+            if invoice is None:
+                return _fail(f"no invoice numbered {args.invoice!r}")
+        payment = services.record_payment(
+            customer,
+            args.amount,
+            args.method,
+            reference=args.reference,
+            actor=args.actor,
+            to_invoice=invoice,
+        )
+        due, credit = services.balances(customer)
+    except OctetError as exc:
+        return _fail(str(exc))
+    settled = ", ".join(f"{a.invoice.number} {a.amount:.2f}" for a in payment.allocations.all())
+    print(f"payment {payment.pk}: {payment.amount:.2f} {payment.currency} by {payment.method}")
+    print(f"  settled: {settled or 'nothing open; kept as credit'}")
+    print(f"  {customer.account_number} now owes {due} and has {credit} in credit")
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -384,6 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes to bill with (default OCTET_BILLING_WORKERS: one per core)",
     )
     p.set_defaults(func=cmd_bill)
+
+    p = sub.add_parser("pay", help=HELP["pay"], description=HELP["pay"])
+    p.add_argument("account", help="the customer's account number")
+    p.add_argument("amount", help="amount received, e.g. 646.46")
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=["cash", "cheque", "bank_transfer", "upi", "card", "netbanking", "wallet"],
+    )
+    p.add_argument("--reference", default="", help="UTR, cheque number, UPI reference")
+    p.add_argument("--invoice", help="settle this invoice first (number)")
+    p.add_argument("--actor", default="cli", help="who records it (for the audit log)")
+    p.set_defaults(func=cmd_pay)
 
     p = sub.add_parser("worker", help=HELP["worker"], description=HELP["worker"])
     p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")

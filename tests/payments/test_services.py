@@ -134,3 +134,23 @@ def test_two_payments_at_once_never_settle_more_than_is_open(operator, gst18, fi
     assert settled == invoice.total
     due, credit = payments.balances(asha)
     assert (due.amount, credit.amount) == (Decimal("0.00"), Decimal("2821.18"))
+
+
+def test_a_bounced_cheque_reopens_the_invoices_it_paid(billed, asha):
+    first, second = billed
+    cheque = payments.record_payment(asha, "1825.28", "cheque", reference="CHQ 1", actor="c")
+    assert payments.balances(asha)[0].amount == Decimal("0.00")
+    payments.reverse_payment(cheque, reason="cheque bounced", actor="clerk")
+    cheque.refresh_from_db()
+    assert cheque.status == "reversed"
+    assert payments.balances(asha)[0].amount == Decimal("1825.28")
+    with pytest.raises(Conflict):
+        payments.reverse_payment(cheque, reason="again", actor="clerk")
+    with pytest.raises(InvalidInput):
+        payments.reverse_payment(cheque, reason=" ", actor="clerk")
+    # Paid again in cash: settles both reopened invoices, oldest first.
+    cash = payments.record_payment(asha, "1825.28", "cash", actor="c")
+    assert allocations(cash) == [
+        ("KF/25-26/000001", Decimal("646.460")),
+        ("KF/25-26/000002", Decimal("1178.820")),
+    ]

@@ -237,3 +237,36 @@ def find_customer(account_number: str) -> Customer:
     if customer is None:
         raise NotFound(f"no customer {account_number!r}", field="customer")
     return customer
+
+
+@transaction.atomic
+def reverse_payment(payment: Payment, *, reason: str, actor: str) -> Payment:
+    """A payment that did not happen after all (a bounced cheque, a chargeback).
+
+    Its allocations are reversed, which reopens the invoices it had settled; then any other
+    credit the customer has settles them again, oldest first.
+    """
+    if not reason.strip():
+        raise InvalidInput("a reversal needs a reason", field="reason")
+    Customer.objects.select_for_update().get(pk=payment.customer_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status == Payment.Status.REVERSED:
+        raise Conflict(f"payment {payment.pk} is already reversed", field="payment")
+    now = clock.now()
+    before = audit.snapshot(payment)
+    reopened = list(
+        payment.allocations.filter(reversed_at__isnull=True).values_list("invoice_id", flat=True)
+    )
+    payment.allocations.filter(reversed_at__isnull=True).update(reversed_at=now)
+    payment.status = Payment.Status.REVERSED
+    payment.note = f"{payment.note}\nreversed: {reason}".strip()
+    payment.save(update_fields=["status", "note"])
+    audit.record(
+        actor=actor,
+        action="payment.reversed",
+        instance=payment,
+        reason=f"{reason} (reopened invoices {sorted(reopened)})",
+        before=before,
+    )
+    settle([payment.customer_id], at=now)
+    return payment
