@@ -376,6 +376,11 @@ def test_draft_is_numbered_only_when_issued_and_void_only_before(operator, asha)
         billing.draft_invoice(asha, [{"description": "", "unit_price": "1"}], actor="clerk")
     with pytest.raises(InvalidInput):
         billing.draft_invoice(asha, [{"description": "x", "unit_price": "1.234"}], actor="clerk")
+    for rate in ("abc", "150"):
+        with pytest.raises(InvalidInput, match="percentage"):
+            billing.draft_invoice(
+                asha, [{"description": "x", "unit_price": "1", "tax_rate": rate}], actor="clerk"
+            )
     assert numbers() == ["KF/25-26/000001"]
 
 

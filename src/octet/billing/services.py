@@ -49,6 +49,7 @@ from octet.core.errors import Conflict, InvalidInput, NotFound
 from octet.core.models import AuditEntry, Operator
 from octet.core.money import Money
 from octet.core.periods import BillingPeriod, indian_financial_year, local_date, local_midnight
+from octet.core.validation import money_input, percent_input
 from octet.customers.models import Customer
 from octet.customers.validators import INDIAN_STATES
 from octet.metering.models import UsagePeriod
@@ -869,14 +870,6 @@ def on_plan_changed(sender, subscription: Subscription, change, **kwargs):
 # -- staff actions ------------------------------------------------------------------
 
 
-def _money(value: object, currency: str, field: str) -> Money:
-    try:
-        amount = Money(Decimal(str(value)), currency)
-    except (ArithmeticError, ValueError, TypeError) as exc:
-        raise InvalidInput(f"{value!r} is not an amount in {currency}", field=field) from exc
-    return amount
-
-
 def credited_total(invoice: Invoice) -> Money:
     total = Money.zero(invoice.currency)
     for value in invoice.credit_notes.filter(status=DocumentStatus.ISSUED).values_list(
@@ -902,7 +895,7 @@ def issue_credit_note(
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.kind != DocumentKind.INVOICE or invoice.status != DocumentStatus.ISSUED:
         raise Conflict(f"{invoice} is not an issued invoice", field="invoice")
-    gross = _money(amount, invoice.currency, "amount")
+    gross = money_input(amount, invoice.currency, "amount")
     if not gross.is_positive():
         raise InvalidInput("the amount must be positive", field="amount")
     left = Money(invoice.total, invoice.currency) - credited_total(invoice)
@@ -984,11 +977,11 @@ def draft_invoice(
         quantity = line.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             raise InvalidInput(f"line {n}: quantity must be a whole number of at least 1")
-        price = _money(line.get("unit_price"), currency, f"lines[{n}].unit_price")
+        price = money_input(line.get("unit_price"), currency, f"lines[{n}].unit_price")
         if price.is_negative():
             raise InvalidInput(f"line {n}: a price cannot be negative: issue a credit note")
         if "tax_rate" in line:
-            rate = Decimal(str(line["tax_rate"]))
+            rate = percent_input(line["tax_rate"], f"lines[{n}].tax_rate")
             sac = str(line.get("sac", ""))
         elif subscription is not None:
             tax = plan_terms(subscription.plan_version).tax
@@ -1078,7 +1071,7 @@ def add_one_off_charge(
         raise InvalidInput("a one-off charge needs a description", field="description")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise InvalidInput("quantity must be a whole number of at least 1", field="quantity")
-    price = _money(unit_price, subscription.plan_version.currency, "unit_price")
+    price = money_input(unit_price, subscription.plan_version.currency, "unit_price")
     if price.is_negative():
         raise InvalidInput("a charge cannot be negative: issue a credit note", field="unit_price")
     if subscription.state == State.TERMINATED and not bill_now:

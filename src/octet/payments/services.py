@@ -21,6 +21,7 @@ from octet.core import audit, clock
 from octet.core.errors import Conflict, InvalidInput, NotFound
 from octet.core.models import Operator
 from octet.core.money import Money, sum_money
+from octet.core.validation import money_input
 from octet.customers.models import Customer
 from octet.notifications.services import notify
 from octet.payments.allocation import OpenInvoice, allocate
@@ -164,10 +165,7 @@ def record_payment(
             f"unknown payment method {method!r} (use {', '.join(Method.values)})", field="method"
         )
     currency = Operator.current().currency
-    try:
-        money = Money(Decimal(str(amount).strip()), currency)
-    except (ArithmeticError, ValueError, TypeError) as exc:
-        raise InvalidInput(f"{amount!r} is not an amount in {currency}", field="amount") from exc
+    money = money_input(amount, currency, "amount")
     if not money.is_positive():
         raise InvalidInput("a payment must be positive", field="amount")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
