@@ -484,3 +484,33 @@ def test_a_run_in_worker_processes_bills_everyone_once(operator, gst18, fiber100
     assert InvoiceLine.objects.filter(period_start="2026-02-01").count() == 9
     assert numbers() == [f"KF/25-26/{n:06d}" for n in range(1, 19)]
     assert billing.run_billing(at(2026, 2, 1), chunk=2, workers=2).invoices_issued == 0
+
+
+def test_coupon_reduces_the_next_invoices_for_its_cycles(fiber100, asha):
+    from octet.billing.models import Coupon
+    from octet.core.errors import NotFound
+
+    Coupon.objects.create(code="WELCOME10", percent=Decimal("10"), cycles=1)
+    Coupon.objects.create(code="OLD", amount=Decimal("50"), valid_until="2025-12-31")
+    Coupon.objects.create(code="ONCE", amount=Decimal("50"), max_redemptions=0)
+    clock.set_time(at(2026, 1, 1, 9))
+    sub = subscriptions.subscribe(
+        asha, fiber100, username="asha", password="s3cret-Pass", actor="t"
+    )
+    billing.apply_coupon(sub, " welcome10 ", actor="clerk")
+    with pytest.raises(Conflict, match="already applied"):
+        billing.apply_coupon(sub, "WELCOME10", actor="clerk")
+    with pytest.raises(Conflict, match="expired"):
+        billing.apply_coupon(sub, "OLD", actor="clerk")
+    with pytest.raises(Conflict, match="used up"):
+        billing.apply_coupon(sub, "ONCE", actor="clerk")
+    with pytest.raises(NotFound):
+        billing.apply_coupon(sub, "NOPE", actor="clerk")
+    billing.run_billing(at(2026, 2, 1))
+    billing.run_billing(at(2026, 3, 1))
+    feb, mar = Invoice.objects.order_by("sequence_number")[1:]
+    assert [(ln.kind, ln.amount) for ln in feb.lines.all()] == [
+        ("recurring", Decimal("999.000")),
+        ("discount", Decimal("-99.900")),
+    ]
+    assert [ln.kind for ln in mar.lines.all()] == ["recurring"]  # one cycle only

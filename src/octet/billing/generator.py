@@ -555,7 +555,3 @@ def _check_currency(proposal: Proposal, currency: str) -> None:
             raise ValueError(
                 f"charge {line.key} is in {line.charge.amount.currency}, the account in {currency}"
             )
-
-
-def total_of(lines: Sequence[ProposedLine], currency: str) -> Money:
-    return sum_money((line.charge.amount for line in lines), currency)

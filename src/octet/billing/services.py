@@ -898,7 +898,8 @@ def issue_credit_note(
     gross = money_input(amount, invoice.currency, "amount")
     if not gross.is_positive():
         raise InvalidInput("the amount must be positive", field="amount")
-    left = Money(invoice.total, invoice.currency) - credited_total(invoice)
+    credited = credited_total(invoice)
+    left = Money(invoice.total, invoice.currency) - credited
     if gross > left:
         raise Conflict(
             f"{invoice.number} has only {left} left to credit, not {gross}", field="amount"
@@ -908,7 +909,7 @@ def issue_credit_note(
         raise Conflict(f"{invoice.number} has nothing to credit", field="invoice")
     weights = [Money(line.total, invoice.currency).to_minor_units() for line in lines]
     parts = gross.allocate(weights)
-    key_base = f"manual:{invoice.pk}:{credited_total(invoice).to_minor_units()}:{at.isoformat()}"
+    key_base = f"manual:{invoice.pk}:{credited.to_minor_units()}:{at.isoformat()}"
     proposed = []
     for n, (line, part) in enumerate(zip(lines, parts, strict=True), start=1):
         if part.is_zero():
