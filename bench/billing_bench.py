@@ -43,11 +43,9 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -58,8 +56,9 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from benchlib import ScratchDatabase, machine, out
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "octet_bench_billing"
 ACTOR = "bench"
 TIME_ZONE = "Asia/Kolkata"
@@ -67,83 +66,6 @@ OPERATOR_STATE = "29"
 OTHER_STATES = ("27", "33", "07", "32", "36")
 GB = 10**9
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def out(line: str) -> None:
-    print(line, flush=True)
-
-
-# -- machine -------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-    except (OSError, StopIteration):
-        mem_kb = 0
-    import django
-
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "mem_gib": f"{mem_kb / 1024 / 1024:.1f}",
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "kernel": platform.release(),
-    }
-
-
-# -- database --------------------------------------------------------------------------------
-
-_HELD: list = []  # the PostgreSQL session holding the benchmark's advisory lock
-
-
-def pg_admin():
-    import psycopg
-
-    if not _HELD:
-        # Held until this process exits: a second run would drop the database under this one.
-        conn = psycopg.connect(PG_ADMIN_URL, autocommit=True)
-        _HELD.append(conn)
-        if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [PG_BENCH_DB]).fetchone()[
-            0
-        ]:
-            raise SystemExit(f"another benchmark is using the database {PG_BENCH_DB}; try later")
-    return _HELD[0]
-
-
-def fresh_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        path = workdir / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    conn = pg_admin()
-    conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-    conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
-    return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
-
-
-def drop_database(kind: str) -> None:
-    if kind == "postgres" and _HELD:
-        _HELD[0].execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-
-
-def pg_version() -> str:
-    return pg_admin().execute("SHOW server_version").fetchone()[0]
 
 
 # -- the data set (shared by setup and checks) ------------------------------------------------
@@ -950,8 +872,9 @@ def main(argv: list[str] | None = None) -> int:
         f'machine nproc={m["nproc"]} cpu="{m["cpu"]}" mem_gib={m["mem_gib"]} '
         f"python={m['python']} django={m['django']} sqlite={m['sqlite']} kernel={m['kernel']}"
     )
+    database = ScratchDatabase(args.db, PG_BENCH_DB)
     if args.db == "postgres":
-        out(f"postgres_version={pg_version()}")
+        out(f"postgres_version={database.server_version()}")
     out(f"command {' '.join([Path(sys.executable).name, *sys.argv])}")
     out(f"code {code_version()}")
     workdir = Path(tempfile.mkdtemp(prefix="octet-billing-bench-"))
@@ -959,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         for n in args.n:
-            url = fresh_database(args.db, workdir)
+            url = database.fresh(workdir)
             if args.db == "postgres" and args.pg_server_side_binding:
                 url += "?server_side_binding=true"
             env = {
@@ -1020,7 +943,7 @@ def main(argv: list[str] | None = None) -> int:
                     out(f"  {q['seconds']:8.3f}s {q['count']:6d}x {q['sql']}")
             if args.profile:
                 print_profile(r["profile_path"])
-        drop_database(args.db)
+        database.drop()
     finally:
         if args.keep or args.profile:
             out(f"kept {workdir}")

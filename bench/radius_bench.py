@@ -43,7 +43,6 @@ import collections
 import contextlib
 import hashlib
 import os
-import platform
 import random
 import re
 import select
@@ -59,9 +58,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from benchlib import ScratchDatabase, machine, out
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "octet_bench"
 NAS_SECRET = "bench-shared-secret-8f3a"
 ACTOR = "bench"
@@ -69,62 +69,6 @@ SOCKETS = 128  # 128 sockets x 256 identifiers: every packet in flight has its o
 
 # RADIUS codes
 ACCESS_ACCEPT, ACCESS_REJECT, ACCOUNTING_RESPONSE = 2, 3, 5
-
-
-def out(line: str) -> None:
-    print(line, flush=True)
-
-
-# -- machine -------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem = next(
-            int(line.split()[1]) // 1024 // 1024
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-    except (OSError, StopIteration):
-        mem = 0
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "mem_gb": str(mem),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
-
-
-# -- database and data set-up -----------------------------------------------------------------
-
-
-_HELD: list = []  # the PostgreSQL session holding the benchmark's advisory lock
-
-
-def fresh_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.sqlite3'}"
-    import psycopg
-
-    # Held until this process exits: a second run would drop the database under this one.
-    conn = psycopg.connect(PG_ADMIN_URL, autocommit=True)
-    _HELD.append(conn)
-    if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [PG_BENCH_DB]).fetchone()[0]:
-        raise SystemExit(f"another benchmark is using the database {PG_BENCH_DB}; try later")
-    conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-    conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
-    version = conn.execute("SHOW server_version").fetchone()[0]
-    out(f"postgres_version={version}")
-    return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
 def password_of(i: int) -> str:
@@ -907,12 +851,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     m = machine()
     out(
-        f'machine nproc={m["nproc"]} cpu="{m["cpu"]}" mem_gb={m["mem_gb"]} '
+        f'machine nproc={m["nproc"]} cpu="{m["cpu"]}" mem_gib={m["mem_gib"]} '
         f"python={m['python']} kernel={m['kernel']}"
     )
     out(f"command {' '.join([Path(sys.executable).name, *sys.argv])}")
     workdir = Path(tempfile.mkdtemp(prefix="octet-bench-"))
-    url = fresh_database(args.db, workdir)
+    database = ScratchDatabase(args.db, PG_BENCH_DB)
+    url = database.fresh(workdir)
+    if args.db == "postgres":
+        out(f"postgres_version={database.server_version()}")
     env = {
         **os.environ,
         "DATABASE_URL": url,
