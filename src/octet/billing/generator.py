@@ -376,7 +376,7 @@ def _credit_line(
 
 
 def _unused(
-    original: BilledLine, from_day: date, period: BillingPeriod | None, terms
+    original: BilledLine, from_day: date, period: BillingPeriod | None, terms: PlanTerms | None
 ) -> rating.Charge | None:
     """Credit for the days of ``original`` from ``from_day`` on."""
     if original.period_start is None or original.period_end is None:

@@ -215,9 +215,11 @@ class InvoiceLine(models.Model):
         return f"{self.description}: {self.amount}"
 
     def save(self, *args, **kwargs) -> None:
-        status = Invoice.objects.filter(pk=self.invoice_id).values_list("status", flat=True).first()
-        if status in {DocumentStatus.ISSUED, DocumentStatus.VOID} and self.pk is not None:
-            raise ImmutableDocument(f"a line of an {status} document cannot change")
+        if self.pk is not None:  # a new line needs no look-up: it changes nothing issued
+            invoice = Invoice.objects.filter(pk=self.invoice_id)
+            status = invoice.values_list("status", flat=True).first()
+            if status in {DocumentStatus.ISSUED, DocumentStatus.VOID}:
+                raise ImmutableDocument(f"a line of an {status} document cannot change")
         super().save(*args, **kwargs)
 
 
