@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "octet.metering",
     "octet.billing",
     "octet.payments",
+    "octet.gateways",
 ]
 
 MIDDLEWARE = [

@@ -53,6 +53,7 @@ __all__ = [
     "MANUAL_METHODS",
     "RECEIVABLE",
     "REVENUE",
+    "VOUCHERS_OUTSTANDING",
     "JournalEntry",
     "Posting",
     "allocated",
@@ -70,6 +71,7 @@ __all__ = [
     "tax_payable",
     "trial_balance",
     "unallocated",
+    "vouchers_sold",
     "written_off",
 ]
 
@@ -82,6 +84,8 @@ CASH = "cash"
 BANK = "bank"
 BAD_DEBT = "bad_debt"  # expense: receivables written off
 GATEWAY_FEES = "gateway_fees"  # expense: what a gateway keeps from a settlement
+# liability: prepaid vouchers sold (to a reseller, over the counter) and not yet redeemed
+VOUCHERS_OUTSTANDING = "vouchers_outstanding"
 _TAX_PAYABLE = "tax_payable"
 _GATEWAY_CLEARING = "gateway_clearing"
 
@@ -96,6 +100,7 @@ MANUAL_METHODS: Mapping[str, str] = {
     "cheque": BANK,
     "bank_transfer": BANK,
     "upi": BANK,
+    "voucher": VOUCHERS_OUTSTANDING,  # redeeming a voucher turns its value into credit
 }
 GATEWAY_METHODS = frozenset({"card", "netbanking", "upi", "wallet"})
 
@@ -110,6 +115,7 @@ ENTRY_KINDS = frozenset(
         "refund",
         "settlement",
         "written_off",
+        "vouchers_sold",
     }
 )
 
@@ -406,6 +412,19 @@ def written_off(customer: int, amount: Money, *, memo: str = "") -> JournalEntry
     _positive(amount, "written-off amount")
     postings = (Posting.dr(BAD_DEBT, amount), Posting.cr(RECEIVABLE, amount, customer))
     return JournalEntry("written_off", postings, memo)
+
+
+def vouchers_sold(amount: Money, method: str, *, memo: str = "") -> JournalEntry:
+    """Vouchers paid for (by a reseller or over the counter) are owed as service until
+    redeemed; redemption is then a ``payment_received`` by method ``voucher``."""
+    _positive(amount, "voucher amount")
+    if method == "voucher":
+        raise ValueError("vouchers cannot be paid for with vouchers")
+    postings = (
+        Posting.dr(method_account(method), amount),
+        Posting.cr(VOUCHERS_OUTSTANDING, amount),
+    )
+    return JournalEntry("vouchers_sold", postings, memo)
 
 
 # -- balances ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ class Method(models.TextChoices):
     CARD = "card", "Card"
     NETBANKING = "netbanking", "Net banking"
     WALLET = "wallet", "Wallet"
+    VOUCHER = "voucher", "Prepaid voucher"
 
 
 class Payment(models.Model):
@@ -45,6 +46,9 @@ class Payment(models.Model):
     actor = models.CharField(max_length=150)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     note = models.TextField(blank=True)
+    receipt_number = models.CharField(
+        max_length=40, null=True, blank=True, unique=True, help_text="gapless per series"
+    )
 
     class Meta:
         ordering = ["received_at", "id"]
@@ -87,3 +91,98 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.invoice_id}"
+
+
+class Refund(models.Model):
+    """Account credit paid back to the customer, by a clerk or through a gateway.
+
+    A refund draws on what the customer holds as credit (payments and credit notes not
+    allocated to invoices), the unapplied part of ``payment`` first when one is named.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending at the gateway"
+        SUCCEEDED = "succeeded", "Paid out"
+        FAILED = "failed", "Failed"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    gateway = models.CharField(max_length=20, blank=True)
+    gateway_refund_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    reference = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCEEDED)
+    at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} {self.currency} to {self.customer_id}"
+
+
+class JournalEntry(models.Model):
+    """A balanced set of postings (ledger.JournalEntry), stored once and never changed.
+
+    Written in the same transaction as the change it records; it links to what it records
+    so an accountant can go from any figure to the document or payment behind it.
+    """
+
+    kind = models.CharField(max_length=30)
+    at = models.DateTimeField(db_index=True)
+    currency = models.CharField(max_length=3)
+    memo = models.CharField(max_length=200, blank=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    document = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
+    )
+    refund = models.ForeignKey(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.at:%Y-%m-%d} {self.memo}"
+
+
+class JournalPosting(models.Model):
+    """One debit or credit of a journal entry; exactly one side is non-zero."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    account = models.CharField(max_length=60, db_index=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    debit = models.DecimalField(**MONEY)
+    credit = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["entry_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(debit__gt=0) & models.Q(credit=0))
+                | (models.Q(debit=0) & models.Q(credit__gt=0)),
+                name="posting_one_side",
+            )
+        ]
+        indexes = [models.Index(fields=["account", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} dr {self.debit} cr {self.credit}"

@@ -1,0 +1,1 @@
+"""Online payment gateways (Stripe, Razorpay) behind one interface."""
