@@ -460,9 +460,12 @@ def _draft(
 
 
 def series_of(kind: str, operator: Operator, day: date) -> str:
-    template = (
-        operator.invoice_series if kind == DocumentKind.INVOICE else operator.credit_note_series
-    )
+    """The numbering series of a document kind (or "receipt") on ``day``, e.g. KF/25-26/."""
+    template = {
+        DocumentKind.INVOICE: operator.invoice_series,
+        DocumentKind.CREDIT_NOTE: operator.credit_note_series,
+        "receipt": operator.receipt_series,
+    }[kind]
     try:
         return template.format(fy=indian_financial_year(day), year=day.year)
     except (KeyError, IndexError, ValueError) as exc:
@@ -524,7 +527,10 @@ def _issue(drafts: Sequence[_Draft], *, operator: Operator, at: datetime, actor:
     InvoiceLine.objects.bulk_create(lines)
     _announce(invoices, at=at, actor=actor)
     signals.documents_issued.send(
-        sender=Invoice, customer_ids=sorted({inv.customer_id for inv in invoices}), at=at
+        sender=Invoice,
+        customer_ids=sorted({inv.customer_id for inv in invoices}),
+        at=at,
+        documents=[(d.invoice, d.lines) for d in drafts],
     )
 
 
@@ -1033,7 +1039,12 @@ def issue_draft(invoice: Invoice, *, actor: str) -> Invoice:
     inv.buyer = buyer_snapshot(inv.customer)
     inv.save()
     _announce([inv], at=now, actor=actor)
-    signals.documents_issued.send(sender=Invoice, customer_ids=[inv.customer_id], at=now)
+    signals.documents_issued.send(
+        sender=Invoice,
+        customer_ids=[inv.customer_id],
+        at=now,
+        documents=[(inv, list(inv.lines.filter(voided=False)))],
+    )
     return inv
 
 

@@ -37,6 +37,7 @@ class Operator(models.Model):
     upi_id = models.CharField("UPI id", max_length=100, blank=True)
     invoice_series = models.CharField(max_length=20, default="INV/{fy}/")
     credit_note_series = models.CharField(max_length=20, default="CN/{fy}/")
+    receipt_series = models.CharField(max_length=20, default="RCPT/{fy}/")
     payment_terms_days = models.PositiveIntegerField(default=14)
     dunning = models.JSONField(default=_default_dunning)
     account_number_prefix = models.CharField(max_length=8, default="AC")

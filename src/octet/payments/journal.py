@@ -31,6 +31,8 @@ class Posted:
     document_id: int | None = None
     payment_id: int | None = None
     refund_id: int | None = None
+    write_off_id: int | None = None
+    settlement_id: int | None = None
 
 
 def post_many(items: Sequence[Posted]) -> list[JournalEntry]:
@@ -47,6 +49,8 @@ def post_many(items: Sequence[Posted]) -> list[JournalEntry]:
             document_id=item.document_id,
             payment_id=item.payment_id,
             refund_id=item.refund_id,
+            write_off_id=item.write_off_id,
+            settlement_id=item.settlement_id,
         )
         for item in items
     )
@@ -66,17 +70,11 @@ def post_many(items: Sequence[Posted]) -> list[JournalEntry]:
     return rows
 
 
-def post(
-    entry: ledger.JournalEntry,
-    *,
-    at: datetime,
-    customer_id: int | None = None,
-    document_id: int | None = None,
-    payment_id: int | None = None,
-    refund_id: int | None = None,
-) -> JournalEntry:
-    """Store one balanced entry in the caller's transaction."""
-    return post_many([Posted(entry, at, customer_id, document_id, payment_id, refund_id)])[0]
+def post(entry: ledger.JournalEntry, *, at: datetime, **links: int | None) -> JournalEntry:
+    """Store one balanced entry in the caller's transaction; ``links`` are the ids of what
+    it records (customer_id, document_id, payment_id, refund_id, write_off_id,
+    settlement_id)."""
+    return post_many([Posted(entry, at, **links)])[0]
 
 
 def _sums(filter_q: Q, key: str) -> Iterable[dict]:

@@ -130,6 +130,78 @@ class Refund(models.Model):
         return f"refund {self.amount} {self.currency} to {self.customer_id}"
 
 
+class WriteOff(models.Model):
+    """An invoice's open amount given up as uncollectable (bad debt); it is closed by it."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="write_offs")
+    amount = models.DecimalField(**MONEY)
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="write_off_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"write-off {self.amount} of {self.invoice_id}"
+
+
+class Settlement(models.Model):
+    """A gateway's payout to the bank: what it collected, less refunds and its fees.
+
+    Imported from the gateway's settlement report once (unique per gateway); every payment
+    and refund in it must match one Octet recorded, so the gateway clearing account empties
+    exactly (docs/payments.md, "Reconciling a settlement").
+    """
+
+    gateway = models.CharField(max_length=20)
+    settlement_id = models.CharField(max_length=100)
+    settled_on = models.DateField()
+    currency = models.CharField(max_length=3)
+    payments_total = models.DecimalField(**MONEY)
+    refunds_total = models.DecimalField(**MONEY)
+    fees = models.DecimalField(**MONEY, help_text="gateway fee including tax on it")
+    paid_out = models.DecimalField(**MONEY)
+    imported_at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["settled_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "settlement_id"], name="settlement_imported_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} settlement {self.settlement_id}"
+
+
+class SettlementItem(models.Model):
+    settlement = models.ForeignKey(Settlement, on_delete=models.PROTECT, related_name="items")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    refund = models.ForeignKey(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment"], name="payment_settled_once"),
+            models.UniqueConstraint(fields=["refund"], name="refund_settled_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} (fee {self.fee}) in {self.settlement_id}"
+
+
 class JournalEntry(models.Model):
     """A balanced set of postings (ledger.JournalEntry), stored once and never changed.
 
@@ -152,6 +224,12 @@ class JournalEntry(models.Model):
     )
     refund = models.ForeignKey(
         Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
+    )
+    write_off = models.ForeignKey(
+        WriteOff, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
+    )
+    settlement = models.ForeignKey(
+        Settlement, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
     )
 
     class Meta:

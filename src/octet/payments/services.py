@@ -16,16 +16,20 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from octet.billing.models import DocumentKind, DocumentStatus, Invoice
-from octet.core import audit, clock
+from octet.billing.models import DocumentKind, DocumentStatus, Invoice, InvoiceLine
+from octet.billing.services import series_of
+from octet.core import audit, clock, sequences
 from octet.core.errors import Conflict, InvalidInput, NotFound
 from octet.core.models import Operator
 from octet.core.money import Money, sum_money
+from octet.core.periods import local_date
 from octet.core.validation import money_input
 from octet.customers.models import Customer
 from octet.notifications.services import notify
+from octet.payments import journal, ledger
 from octet.payments.allocation import OpenInvoice, allocate
-from octet.payments.models import Allocation, Method, Payment
+from octet.payments.journal import Posted
+from octet.payments.models import Allocation, Method, Payment, Refund, WriteOff
 
 
 def _allocated(filter_q: Q, key: str) -> dict[int, Decimal]:
@@ -45,10 +49,18 @@ def open_invoices(customer_ids: Iterable[int]) -> dict[int, list[OpenInvoice]]:
             customer_id__in=ids, kind=DocumentKind.INVOICE, status=DocumentStatus.ISSUED
         ).values("id", "customer_id", "total", "currency", "issued_at", "sequence_number")
     )
-    paid = _allocated(Q(invoice_id__in=[i["id"] for i in invoices]), "invoice_id")
+    ids_ = [i["id"] for i in invoices]
+    paid = _allocated(Q(invoice_id__in=ids_), "invoice_id")
+    written_off = dict(
+        WriteOff.objects.filter(invoice_id__in=ids_)
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_id", "total")
+    )
     out: dict[int, list[OpenInvoice]] = defaultdict(list)
     for inv in invoices:
-        left = Money(inv["total"] - paid.get(inv["id"], 0), inv["currency"])
+        closed = paid.get(inv["id"], 0) + written_off.get(inv["id"], 0)
+        left = Money(inv["total"] - closed, inv["currency"])
         if left.is_positive():
             out[inv["customer_id"]].append(
                 OpenInvoice(inv["id"], (inv["issued_at"], inv["sequence_number"]), left)
@@ -84,7 +96,43 @@ def _unapplied(customer_ids: Iterable[int]) -> dict[int, list[tuple[tuple, str, 
             )
     for sources in out.values():
         sources.sort(key=lambda source: source[0])
+    _take_refunds(ids, out)
     return out
+
+
+def _take_refunds(
+    customer_ids: list[int], out: dict[int, list[tuple[tuple, str, int, Money]]]
+) -> None:
+    """Reduce the unapplied sources by what was refunded (not failed refunds).
+
+    A refund of a named payment draws on that payment first; the rest (and refunds of
+    credit in general) on the newest credit first, so older credit keeps settling invoices
+    in the order it arrived.
+    """
+    refunds = list(
+        Refund.objects.filter(customer_id__in=customer_ids)
+        .exclude(status=Refund.Status.FAILED)
+        .order_by("at", "id")
+        .values("customer_id", "payment_id", "amount")
+    )
+    for refund in refunds:
+        sources = out.get(refund["customer_id"], [])
+        left = refund["amount"]
+        newest_first = sorted(range(len(sources)), key=lambda i: sources[i][0], reverse=True)
+        order = sorted(  # stable: the named payment first, then newest first
+            newest_first,
+            key=lambda i: (
+                not (sources[i][1] == "payment" and sources[i][2] == refund["payment_id"])
+            ),
+        )
+        for i in order:
+            if not left:
+                break
+            order_key, kind, source_id, available = sources[i]
+            take = min(left, available.amount)
+            sources[i] = (order_key, kind, source_id, available - Money(take, available.currency))
+            left -= take
+        out[refund["customer_id"]] = [src for src in sources if src[3].is_positive()]
 
 
 def settle(customer_ids: Iterable[int], *, at: datetime | None = None) -> list[Allocation]:
@@ -130,11 +178,70 @@ def settle(customer_ids: Iterable[int], *, at: datetime | None = None) -> list[A
                 if o.open_amount != settled.get(o.id)
             ]
     Allocation.objects.bulk_create(made)
+    _post_allocations(made, at)
     return made
 
 
-def on_documents_issued(sender, customer_ids: list[int], at: datetime, **kwargs) -> None:
+def _post_allocations(made: Iterable[Allocation], at: datetime, *, undo: bool = False) -> None:
+    """One ``allocated`` (or ``unallocated``) entry per customer for what was just settled."""
+    currency = Operator.current().currency
+    per_customer: dict[int, Decimal] = defaultdict(Decimal)
+    for allocation in made:
+        per_customer[allocation.customer_id] += allocation.amount
+    build = ledger.unallocated if undo else ledger.allocated
+    journal.post_many(
+        [
+            Posted(build(customer_id, Money(total, currency)), at, customer_id)
+            for customer_id, total in sorted(per_customer.items())
+            if total
+        ]
+    )
+
+
+def _document_entry(invoice: Invoice, lines: Iterable[InvoiceLine]) -> Posted | None:
+    """The journal entry of an issued invoice or credit note (None if it moves no money)."""
+    currency = invoice.currency
+    if not invoice.total:
+        return None
+    # Per tax, net over the lines: a discount line carries negative tax.
+    by_tax: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if line.voided:
+            continue
+        for tax in line.taxes or []:
+            by_tax[tax["name"]] += Decimal(str(tax["amount"]))
+    taxes = [(name, Money(amount, currency)) for name, amount in sorted(by_tax.items())]
+    build = (
+        ledger.invoice_issued if invoice.kind == DocumentKind.INVOICE else ledger.credit_note_issued
+    )
+    entry = build(
+        invoice.customer_id,
+        Money(invoice.subtotal, currency),
+        taxes,
+        Money(invoice.total, currency),
+        memo=invoice.number or "",
+    )
+    return Posted(entry, invoice.issued_at, invoice.customer_id, document_id=invoice.pk)
+
+
+def post_documents(documents: Iterable[tuple[Invoice, Iterable[InvoiceLine]]]) -> None:
+    """Post issued invoices and credit notes to the ledger (receivable, revenue, taxes)."""
+    posted = [_document_entry(inv, lines) for inv, lines in documents]
+    journal.post_many([p for p in posted if p is not None])
+
+
+def on_documents_issued(
+    sender, customer_ids: list[int], at: datetime, documents=(), **kwargs
+) -> None:
+    post_documents(documents)
     settle(customer_ids, at=at)
+
+
+def _receipt_number(at: datetime) -> str:
+    """The next gapless receipt number, e.g. RCPT/25-26/000042 (series by local day)."""
+    operator = Operator.current()
+    series = series_of("receipt", operator, local_date(at, operator.time_zone))
+    return f"{series}{sequences.next_value(f'receipt:{series}'):06d}"
 
 
 @transaction.atomic
@@ -168,6 +275,10 @@ def record_payment(
     money = money_input(amount, currency, "amount")
     if not money.is_positive():
         raise InvalidInput("a payment must be positive", field="amount")
+    try:
+        ledger.method_account(method, gateway)
+    except ValueError as exc:  # e.g. a card payment with no gateway to collect it
+        raise InvalidInput(str(exc), field="method") from exc
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     now = clock.now()
     at = at or now
@@ -183,6 +294,13 @@ def record_payment(
         recorded_at=now,
         actor=actor,
         note=note,
+        receipt_number=_receipt_number(now),
+    )
+    journal.post(
+        ledger.payment_received(customer.pk, money, method, gateway, memo=payment.receipt_number),
+        at=at,
+        customer_id=customer.pk,
+        payment_id=payment.pk,
     )
     if to_invoice is not None:
         invoices = open_invoices([customer.pk]).get(customer.pk, [])
@@ -191,7 +309,7 @@ def record_payment(
         if not any(o.id == to_invoice.pk for o in invoices):
             raise Conflict(f"{to_invoice} has nothing left to pay", field="invoice")
         parts, _ = allocate(money, invoices, to=to_invoice.pk)
-        Allocation.objects.bulk_create(
+        made = Allocation.objects.bulk_create(
             Allocation(
                 customer=customer,
                 invoice_id=invoice_id,
@@ -201,6 +319,7 @@ def record_payment(
             )
             for invoice_id, part in parts
         )
+        _post_allocations(made, at)
     settle([customer.pk], at=at)
     audit.record(
         actor=actor,
@@ -252,10 +371,28 @@ def reverse_payment(payment: Payment, *, reason: str, actor: str) -> Payment:
         raise Conflict(f"payment {payment.pk} is already reversed", field="payment")
     now = clock.now()
     before = audit.snapshot(payment)
-    reopened = list(
-        payment.allocations.filter(reversed_at__isnull=True).values_list("invoice_id", flat=True)
-    )
+    refunded = _refunded_from(payment)
+    if refunded:
+        raise Conflict(
+            f"payment {payment.pk} was partly refunded ({refunded}); it cannot bounce now",
+            field="payment",
+        )
+    live = list(payment.allocations.filter(reversed_at__isnull=True))
+    reopened = [a.invoice_id for a in live]
     payment.allocations.filter(reversed_at__isnull=True).update(reversed_at=now)
+    _post_allocations(live, now, undo=True)
+    journal.post(
+        ledger.payment_reversed(
+            payment.customer_id,
+            Money(payment.amount, payment.currency),
+            payment.method,
+            payment.gateway,
+            memo=reason[:200],
+        ),
+        at=now,
+        customer_id=payment.customer_id,
+        payment_id=payment.pk,
+    )
     payment.status = Payment.Status.REVERSED
     payment.note = f"{payment.note}\nreversed: {reason}".strip()
     payment.save(update_fields=["status", "note"])
@@ -268,3 +405,208 @@ def reverse_payment(payment: Payment, *, reason: str, actor: str) -> Payment:
     )
     settle([payment.customer_id], at=now)
     return payment
+
+
+def _refunded_from(payment: Payment) -> Decimal:
+    total = (
+        Refund.objects.filter(payment=payment)
+        .exclude(status=Refund.Status.FAILED)
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    return total or Decimal(0)
+
+
+@transaction.atomic
+def record_refund(
+    customer: Customer,
+    amount: object,
+    *,
+    method: str,
+    actor: str,
+    reason: str,
+    payment: Payment | None = None,
+    gateway: str = "",
+    gateway_refund_id: str | None = None,
+    reference: str = "",
+    status: str = Refund.Status.SUCCEEDED,
+    at: datetime | None = None,
+) -> Refund:
+    """Pay back part of what the customer holds as credit.
+
+    Only unapplied credit can be refunded: money that settled an invoice has to be freed
+    first (a credit note on that invoice leaves it as credit). A refund of a gateway
+    payment names the payment and goes back the way it came; a gateway refund id is
+    recorded once (a replayed webhook or a retried call changes nothing).
+    """
+    if gateway_refund_id:
+        existing = Refund.objects.filter(gateway_refund_id=gateway_refund_id).first()
+        if existing is not None:
+            return existing
+    if not reason.strip():
+        raise InvalidInput("a refund needs a reason", field="reason")
+    if method not in Method.values or method == Method.VOUCHER:
+        raise InvalidInput(f"cannot refund by {method!r}", field="method")
+    try:
+        ledger.method_account(method, gateway)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="method") from exc
+    if status not in Refund.Status.values or status == Refund.Status.FAILED:
+        raise InvalidInput(f"a new refund cannot be {status!r}", field="status")
+    currency = Operator.current().currency
+    money = money_input(amount, currency, "amount")
+    if not money.is_positive():
+        raise InvalidInput("a refund must be positive", field="amount")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if payment is not None:
+        if payment.customer_id != customer.pk:
+            raise Conflict(f"payment {payment.pk} belongs to another customer", field="payment")
+        if payment.status != Payment.Status.RECEIVED:
+            raise Conflict(f"payment {payment.pk} was reversed", field="payment")
+        left = payment.amount - _refunded_from(payment)
+        if money.amount > left:
+            raise Conflict(
+                f"payment {payment.pk} has only {left} {currency} left to refund", field="amount"
+            )
+    _, credit = balances(customer)
+    if money > credit:
+        raise Conflict(
+            f"the customer holds {credit} {currency} of credit; {money} cannot be refunded "
+            "(issue a credit note first if an invoice was overcharged)",
+            field="amount",
+        )
+    now = clock.now()
+    at = at or now
+    refund = Refund.objects.create(
+        customer=customer,
+        payment=payment,
+        amount=money.amount,
+        currency=currency,
+        method=method,
+        gateway=gateway,
+        gateway_refund_id=gateway_refund_id or None,
+        reference=reference.strip()[:100],
+        status=status,
+        at=at,
+        actor=actor,
+        reason=reason.strip(),
+    )
+    journal.post(
+        ledger.refund(customer.pk, money, method, gateway, memo=reason.strip()[:200]),
+        at=at,
+        customer_id=customer.pk,
+        payment_id=payment.pk if payment else None,
+        refund_id=refund.pk,
+    )
+    audit.record(actor=actor, action="payment.refunded", instance=refund, reason=reason)
+    return refund
+
+
+@transaction.atomic
+def fail_refund(refund: Refund, *, reason: str, actor: str) -> Refund:
+    """A pending gateway refund that failed: the money is the customer's credit again."""
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status == Refund.Status.FAILED:
+        return refund
+    if refund.status != Refund.Status.PENDING:
+        raise Conflict(f"refund {refund.pk} was already paid out", field="refund")
+    now = clock.now()
+    before = audit.snapshot(refund)
+    refund.status = Refund.Status.FAILED
+    refund.save(update_fields=["status"])
+    # The mirror image of the refund entry: the credit comes back.
+    journal.post(
+        ledger.payment_received(
+            refund.customer_id,
+            Money(refund.amount, refund.currency),
+            refund.method,
+            refund.gateway,
+            memo=f"refund {refund.pk} failed",
+        ),
+        at=now,
+        customer_id=refund.customer_id,
+        refund_id=refund.pk,
+    )
+    audit.record(actor=actor, action="refund.failed", instance=refund, reason=reason, before=before)
+    settle([refund.customer_id], at=now)
+    return refund
+
+
+@transaction.atomic
+def complete_refund(refund: Refund, *, actor: str) -> Refund:
+    """A pending gateway refund the gateway confirmed paid out."""
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status == Refund.Status.PENDING:
+        before = audit.snapshot(refund)
+        refund.status = Refund.Status.SUCCEEDED
+        refund.save(update_fields=["status"])
+        audit.record(
+            actor=actor, action="refund.succeeded", instance=refund, before=before, reason=""
+        )
+    return refund
+
+
+def check_ledger(customers: Iterable[Customer]) -> None:
+    """Raise ``RuntimeError`` unless the ledger balances and, for every customer given, its
+    receivable and customer-credit balances equal what the documents and allocations say.
+
+    Two independent records of the same money must agree (invariant 4); a scenario run, the
+    ``octet ledger check`` command and the tests call this.
+    """
+    ledger.check_balanced(journal.trial_balance())
+    currency = Operator.current().currency
+    for customer in customers:
+        from_documents = balances(customer)
+        from_ledger = journal.balances(customer.pk, currency)
+        if from_documents != from_ledger:
+            raise RuntimeError(
+                f"ledger disagrees for customer {customer.account_number}: documents say "
+                f"due/credit {from_documents[0]}/{from_documents[1]}, the ledger "
+                f"{from_ledger[0]}/{from_ledger[1]}"
+            )
+
+
+@transaction.atomic
+def write_off(
+    invoice: Invoice, *, actor: str, reason: str, amount: object | None = None
+) -> WriteOff:
+    """Give up (part of) an invoice's open amount as bad debt; the invoice is closed by it.
+
+    Without ``amount``, everything still open is written off. The customer's later payments
+    no longer settle what was written off (a recovered bad debt is recorded as a payment
+    that stays as credit, or refunded).
+    """
+    if not reason.strip():
+        raise InvalidInput("a write-off needs a reason", field="reason")
+    Customer.objects.select_for_update().get(pk=invoice.customer_id)
+    if invoice.kind != DocumentKind.INVOICE or invoice.status != DocumentStatus.ISSUED:
+        raise Conflict(f"{invoice} is not an issued invoice", field="invoice")
+    open_now = {
+        o.id: o.open_amount
+        for o in open_invoices([invoice.customer_id]).get(invoice.customer_id, [])
+    }
+    left = open_now.get(invoice.pk)
+    if left is None:
+        raise Conflict(f"{invoice.number} has nothing left to write off", field="invoice")
+    money = left if amount is None else money_input(amount, invoice.currency, "amount")
+    if not money.is_positive():
+        raise InvalidInput("a write-off must be positive", field="amount")
+    if money > left:
+        raise Conflict(f"{invoice.number} has only {left} open", field="amount")
+    now = clock.now()
+    row = WriteOff.objects.create(
+        customer_id=invoice.customer_id,
+        invoice=invoice,
+        amount=money.amount,
+        at=now,
+        actor=actor,
+        reason=reason.strip(),
+    )
+    journal.post(
+        ledger.written_off(invoice.customer_id, money, memo=invoice.number or ""),
+        at=now,
+        customer_id=invoice.customer_id,
+        document_id=invoice.pk,
+        write_off_id=row.pk,
+    )
+    audit.record(actor=actor, action="invoice.written_off", instance=row, reason=reason)
+    return row

@@ -341,6 +341,7 @@ class ScenarioRunner:
         return out
 
     def _balances_report(self) -> list[dict[str, Any]]:
+        payments.check_ledger(self.customers.values())  # the ledger must say the same
         out = []
         for ref, customer in self.customers.items():
             due, credit = payments.balances(customer)
