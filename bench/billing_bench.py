@@ -488,7 +488,7 @@ def measured_run(args) -> dict:
     import gc
 
     from django.db import connection
-    from django.db.models import Count, Max, Min, Q
+    from django.db.models import Count, Max, Min, Q, Sum
 
     from octet.billing import services as billing
     from octet.billing.models import BillingError, DocumentKind, Invoice, InvoiceLine
@@ -620,6 +620,17 @@ def measured_run(args) -> dict:
         i = index_of[sub_id]
         if total != expected_total(i):
             wrong_totals.append((i, str(total), str(expected_total(i))))
+    # Ledger: one invoice_issued entry per invoice of the run, debits equal to credits.
+    from octet.payments.models import JournalEntry, JournalPosting
+
+    journal_entries = JournalEntry.objects.filter(
+        kind="invoice_issued", document__billing_run=run
+    ).count()
+    posted = JournalPosting.objects.filter(entry__document__billing_run=run).aggregate(
+        dr=Sum("debit"), cr=Sum("credit"), receivable=Sum("debit", filter=Q(account="receivable"))
+    )
+    checks["journal_entries"] = journal_entries
+    checks["journal_balanced"] = posted["dr"] == posted["cr"]
     billed_twice = (
         InvoiceLine.objects.filter(voided=False)
         .values("subscription_id", "charge_key")
@@ -640,6 +651,9 @@ def measured_run(args) -> dict:
 
     checks["ok"] = bool(
         run.status == "finished"
+        and journal_entries == n
+        and checks["journal_balanced"]
+        and posted["receivable"] == grand
         and checks["run_errors"] == 0
         and agg["n"] == n
         and run.invoices_issued == n

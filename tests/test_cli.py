@@ -306,3 +306,36 @@ def test_bill_and_pay_on_the_demo(tmp_path):
     unknown = octet(tmp_path, "pay", "NOBODY", "5", "--method", "cash")
     assert unknown.returncode == 2 and "no customer" in unknown.stderr
     assert octet(tmp_path, "bill", "--as-of", "yesterday").returncode == 2
+
+
+def test_refund_write_off_ledger_and_settlement_commands(tmp_path):
+    assert octet(tmp_path, "demo", "--customers", "12").returncode == 0
+    with sqlite3.connect(tmp_path / "x.sqlite3") as conn:
+        account, number, total = conn.execute(
+            "SELECT c.account_number, i.number, i.total FROM billing_invoice i "
+            "JOIN customers_customer c ON c.id = i.customer_id "
+            "WHERE i.kind = 'invoice' ORDER BY i.id LIMIT 1"
+        ).fetchone()
+    paid = octet(tmp_path, "pay", account, "100000.00", "--method", "cash")
+    assert paid.returncode == 0, paid.stderr
+    assert "receipt RCPT/" in paid.stdout
+    too_much = octet(tmp_path, "refund", account, "999999", "--method", "cash", "--reason", "x")
+    assert too_much.returncode == 2 and "cannot be refunded" in too_much.stderr
+    refund = octet(tmp_path, "refund", account, "10.00", "--method", "cash", "--reason", "asked")
+    assert refund.returncode == 0, refund.stderr
+    assert "refund" in refund.stdout and "10.00" in refund.stdout
+    paid_already = octet(tmp_path, "write-off", number, "--reason", "gone")
+    assert paid_already.returncode == 2 and "nothing left" in paid_already.stderr
+    assert octet(tmp_path, "write-off", "NOPE", "--reason", "x").returncode == 2
+    check = octet(tmp_path, "ledger", "check")
+    assert check.returncode == 0, check.stderr
+    trial = octet(tmp_path, "ledger", "trial-balance")
+    assert trial.returncode == 0 and "receivable" in trial.stdout and "total" in trial.stdout
+    assert octet(tmp_path, "ledger", "trial-balance", "--until", "2026-01-01").returncode == 2
+    missing = octet(tmp_path, "settlement", "import", str(tmp_path / "no.csv"), "--gateway", "x")
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    report = tmp_path / "s.csv"
+    report.write_text("settlement_id,settled_on,type,id,amount,fee\ns1,2026-02-01,payment,p,5,0\n")
+    unmatched = octet(tmp_path, "settlement", "import", str(report), "--gateway", "razorpay")
+    assert unmatched.returncode == 2 and "not recorded in Octet" in unmatched.stderr
+    assert "Traceback" not in unmatched.stderr + missing.stderr

@@ -22,6 +22,10 @@ HELP = {
     "import-usage": "Import usage from a CSV file: username,date,download_bytes,upload_bytes.",
     "simulate": "Run a scenario file on a fresh temporary database and print the JSON result.",
     "pay": "Record a payment received (cash, cheque, bank transfer, UPI reference...).",
+    "refund": "Pay back account credit to a customer (cash, bank transfer, ...).",
+    "write-off": "Write off what is open on an invoice as bad debt.",
+    "ledger": "The double-entry ledger: trial balance, or check it agrees with the documents.",
+    "settlement": "Reconcile a gateway settlement report: octet settlement import FILE.",
     "bill": "Run billing now: every subscription due (or --all) is billed, once.",
     "worker": "Run the scheduled jobs (plan changes, billing, throttle restores) in a loop.",
     "document": "Write the PDF and/or UBL XML of an issued invoice or credit note.",
@@ -293,10 +297,140 @@ def cmd_pay(args: argparse.Namespace) -> int:
     except OctetError as exc:
         return _fail(str(exc))
     settled = ", ".join(f"{a.invoice.number} {a.amount:.2f}" for a in payment.allocations.all())
-    print(f"payment {payment.pk}: {payment.amount:.2f} {payment.currency} by {payment.method}")
+    print(
+        f"payment {payment.pk} (receipt {payment.receipt_number}): "
+        f"{payment.amount:.2f} {payment.currency} by {payment.method}"
+    )
     print(f"  settled: {settled or 'nothing open; kept as credit'}")
     print(f"  {customer.account_number} now owes {due} and has {credit} in credit")
     return 0
+
+
+def cmd_refund(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.payments import services
+    from octet.payments.models import Payment
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        customer = services.find_customer(args.account)
+        payment = None
+        if args.receipt:
+            payment = Payment.objects.filter(receipt_number=args.receipt).first()
+            if payment is None:
+                return _fail(f"no payment with receipt {args.receipt!r}")
+        refund = services.record_refund(
+            customer,
+            args.amount,
+            method=args.method,
+            payment=payment,
+            reference=args.reference,
+            reason=args.reason,
+            actor=args.actor,
+        )
+        due, credit = services.balances(customer)
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"refund {refund.pk}: {refund.amount:.2f} {refund.currency} by {refund.method}")
+    print(f"  {customer.account_number} now owes {due} and has {credit} in credit")
+    return 0
+
+
+def cmd_write_off(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.billing.models import Invoice
+    from octet.core.errors import OctetError
+    from octet.payments import services
+
+    call_command("migrate", interactive=False, verbosity=0)
+    invoice = Invoice.objects.filter(number=args.invoice, kind="invoice").first()
+    if invoice is None:
+        return _fail(f"no invoice numbered {args.invoice!r}")
+    try:
+        row = services.write_off(invoice, amount=args.amount, reason=args.reason, actor=args.actor)
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"wrote off {row.amount:.2f} of {invoice.number}")
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    _setup_django()
+    from datetime import datetime
+
+    from django.core.management import call_command
+
+    from octet.customers.models import Customer
+    from octet.payments import journal, ledger, services
+
+    call_command("migrate", interactive=False, verbosity=0)
+    until = None
+    if args.until:
+        try:
+            until = datetime.fromisoformat(args.until)
+        except ValueError:
+            return _fail(f"--until {args.until!r} is not an ISO date/time")
+        if until.tzinfo is None:
+            return _fail("--until needs a UTC offset, e.g. 2026-03-31T23:59:59+05:30")
+    if args.action == "check":
+        try:
+            services.check_ledger(Customer.objects.iterator(chunk_size=2000))
+        except (RuntimeError, ValueError) as exc:
+            print(f"octet: ledger check FAILED: {exc}", file=sys.stderr)
+            return 1
+        print("ledger balances, and every customer's due and credit agree with the documents")
+        return 0
+    balances = journal.trial_balance(until=until)
+    width = max((len(a) for a in balances), default=10)
+    debit_total = credit_total = None
+    for account in sorted(balances):
+        amount = balances[account]
+        debit, credit = (amount, None) if not amount.is_negative() else (None, -amount)
+        print(f"{account:<{width}}  {str(debit or ''):>16}  {str(credit or ''):>16}")
+        if debit is not None:
+            debit_total = debit if debit_total is None else debit_total + debit
+        if credit is not None:
+            credit_total = credit if credit_total is None else credit_total + credit
+    print(f"{'total':<{width}}  {str(debit_total or 0):>16}  {str(credit_total or 0):>16}")
+    try:
+        ledger.check_balanced(balances)
+    except ValueError as exc:
+        print(f"octet: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_settlement(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.core.models import Operator
+    from octet.payments import settlements
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror}")
+    try:
+        rows = settlements.parse_report(text, Operator.current().currency)
+        report = settlements.import_settlements(args.gateway, rows, actor=args.actor)
+    except OctetError as exc:
+        return _fail(str(exc))
+    for settlement_id in report.imported:
+        print(f"imported {settlement_id}")
+    for settlement_id in report.already:
+        print(f"already imported {settlement_id}")
+    for problem in report.problems:
+        print(f"NOT imported: {problem}", file=sys.stderr)
+    print(f"{args.gateway} clearing balance now {settlements.clearing_balance(args.gateway)}")
+    return EXIT_BAD_INPUT if report.problems else 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -435,6 +569,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invoice", help="settle this invoice first (number)")
     p.add_argument("--actor", default="cli", help="who records it (for the audit log)")
     p.set_defaults(func=cmd_pay)
+
+    p = sub.add_parser("refund", help=HELP["refund"], description=HELP["refund"])
+    p.add_argument("account", help="the customer's account number")
+    p.add_argument("amount", help="amount paid back, e.g. 174.72")
+    p.add_argument("--method", required=True, choices=["cash", "cheque", "bank_transfer", "upi"])
+    p.add_argument("--reason", required=True, help="why (for the audit log)")
+    p.add_argument("--receipt", help="the receipt number of the payment being refunded")
+    p.add_argument("--reference", default="", help="UTR or cheque number of the refund")
+    p.add_argument("--actor", default="cli", help="who refunds (for the audit log)")
+    p.set_defaults(func=cmd_refund)
+
+    p = sub.add_parser("write-off", help=HELP["write-off"], description=HELP["write-off"])
+    p.add_argument("invoice", help="invoice number")
+    p.add_argument("--amount", help="part of the open amount (default: all of it)")
+    p.add_argument("--reason", required=True, help="why (for the audit log)")
+    p.add_argument("--actor", default="cli", help="who writes it off (for the audit log)")
+    p.set_defaults(func=cmd_write_off)
+
+    p = sub.add_parser("ledger", help=HELP["ledger"], description=HELP["ledger"])
+    p.add_argument("action", choices=["trial-balance", "check"])
+    p.add_argument("--until", help="trial balance as of this moment (ISO, with offset)")
+    p.set_defaults(func=cmd_ledger)
+
+    p = sub.add_parser("settlement", help=HELP["settlement"], description=HELP["settlement"])
+    p.add_argument("action", choices=["import"])
+    p.add_argument("file", help="the gateway's settlement report (CSV)")
+    p.add_argument("--gateway", required=True, help="gateway account name, e.g. razorpay")
+    p.add_argument("--actor", default="cli", help="who imports (for the audit log)")
+    p.set_defaults(func=cmd_settlement)
 
     p = sub.add_parser("worker", help=HELP["worker"], description=HELP["worker"])
     p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
