@@ -85,11 +85,37 @@ def _bill(at: datetime) -> Any:
     return services.run_billing(at, workers=workers)
 
 
+def _next_auto_pay(after: datetime) -> datetime | None:
+    from octet.gateways import services
+
+    return services.next_auto_pay_due(after)
+
+
+def _auto_pay(at: datetime) -> Any:
+    from octet.gateways import services
+
+    return services.run_auto_pay(at)
+
+
+def _next_dunning(after: datetime) -> datetime | None:
+    from octet.dunning import services
+
+    return services.next_dunning_due(after)
+
+
+def _dun(at: datetime) -> Any:
+    from octet.dunning import services
+
+    return services.run_dunning(at)
+
+
 # In list order when due at the same moment: plan changes before the bill they affect.
 JOBS: list[ScheduledJob] = [
     ScheduledJob("plan_changes", _next_plan_change, _apply_plan_changes),
     ScheduledJob("restore_throttled", _next_restore, _restore),
     ScheduledJob("billing", _next_billing, _bill),
+    ScheduledJob("auto_pay", _next_auto_pay, _auto_pay),  # after billing: charges its invoices
+    ScheduledJob("dunning", _next_dunning, _dun),  # after auto-pay: it may have paid
 ]
 
 

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "octet.billing",
     "octet.payments",
     "octet.gateways",
+    "octet.dunning",
+    "octet.vouchers",
 ]
 
 MIDDLEWARE = [

@@ -26,7 +26,7 @@ from octet.core.periods import local_date
 from octet.core.validation import money_input
 from octet.customers.models import Customer
 from octet.notifications.services import notify
-from octet.payments import journal, ledger
+from octet.payments import journal, ledger, signals
 from octet.payments.allocation import OpenInvoice, allocate
 from octet.payments.journal import Posted
 from octet.payments.models import Allocation, Method, Payment, Refund, WriteOff
@@ -235,6 +235,8 @@ def on_documents_issued(
 ) -> None:
     post_documents(documents)
     settle(customer_ids, at=at)
+    if any(inv.kind == DocumentKind.CREDIT_NOTE for inv, _ in documents):
+        signals.balance_changed.send(sender=Payment, customer_ids=customer_ids, at=at)
 
 
 def _receipt_number(at: datetime) -> str:
@@ -334,6 +336,7 @@ def record_payment(
         context={"payment_id": payment.pk, "amount": str(money.amount), "currency": currency},
         dedupe_key=f"payment:{payment.pk}",
     )
+    signals.balance_changed.send(sender=Payment, customer_ids=[customer.pk], at=at)
     return payment
 
 
@@ -528,6 +531,7 @@ def fail_refund(refund: Refund, *, reason: str, actor: str) -> Refund:
     )
     audit.record(actor=actor, action="refund.failed", instance=refund, reason=reason, before=before)
     settle([refund.customer_id], at=now)
+    signals.balance_changed.send(sender=Payment, customer_ids=[refund.customer_id], at=now)
     return refund
 
 
@@ -609,4 +613,5 @@ def write_off(
         write_off_id=row.pk,
     )
     audit.record(actor=actor, action="invoice.written_off", instance=row, reason=reason)
+    signals.balance_changed.send(sender=Payment, customer_ids=[invoice.customer_id], at=now)
     return row

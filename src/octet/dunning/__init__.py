@@ -1,0 +1,1 @@
+"""Dunning: reminders, suspension, late fees and termination for unpaid invoices."""
