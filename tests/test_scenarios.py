@@ -1,9 +1,8 @@
 """Scenario files run end to end with ``octet simulate`` (a subprocess, as an operator would).
 
-Scenario 01 is the shared acceptance scenario (../shared/scenarios, next to this repository);
-this version of Octet meters, bills and takes payments but does not run dunning yet, so its
-documents, payments, usage and balances are compared exactly, and of its notifications those
-that do not depend on dunning (reminders, suspension and restoration). The other scenarios
+Scenario 01 is the shared acceptance scenario (../shared/scenarios, next to this repository),
+compared completely: documents (descriptions are free text), payments, usage,
+notifications, service and balances. The other scenarios
 (tests/scenarios) are ours, each worked by hand in the comments of its YAML file; every one
 that has an .expected.json beside it is run and its whole output compared.
 """
@@ -22,15 +21,6 @@ from conftest import require_tool
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "scenarios"
 OURS = Path(__file__).parent / "scenarios"
-# Notifications that do not depend on payments and dunning (issue 5 and 6).
-BILLING_KINDS = {
-    "usage_80",
-    "usage_100",
-    "invoice_issued",
-    "credit_note_issued",
-    "plan_changed",
-    "payment_received",
-}
 
 
 def simulate(tmp_path: Path, scenario: Path) -> dict:
@@ -74,7 +64,7 @@ def without_descriptions(documents: list[dict]) -> list[dict]:
     ]
 
 
-def test_scenario_01_documents_usage_and_notifications(tmp_path, shared_scenarios):
+def test_scenario_01_matches_completely(tmp_path, shared_scenarios):
     scenario = shared_scenarios / "01-fibre-upgrade-dunning.yaml"
     output, want = simulate(tmp_path, scenario), expected(scenario)
     # Invoices at activation, on 1 Feb (fee + January overage), the upgrade's credit note
@@ -85,9 +75,11 @@ def test_scenario_01_documents_usage_and_notifications(tmp_path, shared_scenario
     assert output["balances"] == want["balances"]
     # 15-31 Jan: 17/31 of 500 GB; February: 500 GB × 9/28 + 1000 GB × 19/28 (upgrade on the 10th).
     assert output["usage"] == want["usage"]
-    assert [n for n in output["notifications"] if n["kind"] in BILLING_KINDS] == [
-        n for n in want["notifications"] if n["kind"] in BILLING_KINDS
-    ]
+    # Dunning: reminders at 09:00 three days before each due date (12 and 21 Feb), the
+    # suspension at 00:00 seven days after 15 Feb's due date, reconnection at the payment.
+    assert output["notifications"] == want["notifications"]
+    assert output["service"] == want["service"]
+    assert set(output) == set(want)
 
 
 # Scenarios whose hand-worked figures Octet does not reproduce yet: each names the bug.

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from octet.core import clock
@@ -109,6 +109,38 @@ def _dun(at: datetime) -> Any:
     return services.run_dunning(at)
 
 
+def _next_prepaid_notice(after: datetime) -> datetime | None:
+    from octet.dunning import prepaid
+
+    return prepaid.next_prepaid_notice(after)
+
+
+def _prepaid_notices(at: datetime) -> Any:
+    from octet.dunning import prepaid
+
+    return prepaid.send_prepaid_notices(at)
+
+
+def _next_stale_session(after: datetime) -> datetime | None:
+    from django.conf import settings
+
+    from octet.network.models import RadiusSession
+
+    oldest = (
+        RadiusSession.objects.filter(stopped_at__isnull=True)
+        .order_by("updated_at")
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+    return None if oldest is None else oldest + timedelta(seconds=settings.RADIUS_STALE_AFTER + 1)
+
+
+def _close_stale_sessions(at: datetime) -> Any:
+    from octet.network import services
+
+    return services.close_stale_sessions(at)
+
+
 # In list order when due at the same moment: plan changes before the bill they affect.
 JOBS: list[ScheduledJob] = [
     ScheduledJob("plan_changes", _next_plan_change, _apply_plan_changes),
@@ -116,6 +148,8 @@ JOBS: list[ScheduledJob] = [
     ScheduledJob("billing", _next_billing, _bill),
     ScheduledJob("auto_pay", _next_auto_pay, _auto_pay),  # after billing: charges its invoices
     ScheduledJob("dunning", _next_dunning, _dun),  # after auto-pay: it may have paid
+    ScheduledJob("prepaid_notices", _next_prepaid_notice, _prepaid_notices),
+    ScheduledJob("stale_sessions", _next_stale_session, _close_stale_sessions),
 ]
 
 

@@ -155,5 +155,7 @@ RADIUS_ACCT_PORT = int(os.environ.get("OCTET_RADIUS_ACCT_PORT", "1813"))
 RADIUS_INTERIM_INTERVAL = int(os.environ.get("OCTET_RADIUS_INTERIM_INTERVAL", "300"))
 # A session with no accounting for this long is closed (lost Stop).
 RADIUS_STALE_AFTER = int(os.environ.get("OCTET_RADIUS_STALE_AFTER", "900"))
+# Days before a prepaid validity ends that the customer gets a prepaid_expiring notice.
+OCTET_PREPAID_NOTICE_DAYS = int(os.environ.get("OCTET_PREPAID_NOTICE_DAYS", "3"))
 RADIUS_COA_TIMEOUT = float(os.environ.get("OCTET_RADIUS_COA_TIMEOUT", "2"))
 RADIUS_COA_RETRIES = int(os.environ.get("OCTET_RADIUS_COA_RETRIES", "3"))

@@ -98,9 +98,7 @@ def plan_steps(invoices: Sequence[Invoice], *, at: datetime) -> int:
     """
     tz = ZoneInfo(Operator.current().time_zone)
     customer_ids = sorted({inv.customer_id for inv in invoices})
-    still_open = {
-        o.id for opens in payments.open_invoices(customer_ids).values() for o in opens
-    }
+    still_open = {o.id for opens in payments.open_invoices(customer_ids).values() for o in opens}
     groups = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "group"))
     policies: dict[str, dp.Policy] = {}
     rows = []

@@ -37,6 +37,10 @@ class Subscription(models.Model):
     cancel_at = models.DateTimeField(
         null=True, blank=True, help_text="Scheduled termination (cancellation at period end)"
     )
+    # The expiry the prepaid_expiring / prepaid_expired notice was sent for: a renewal moves
+    # the expiry, and the notices are due again for the new one.
+    prepaid_expiring_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
+    prepaid_expired_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
     # Kept by billing: the next moment the billing run has work for this subscription.
     next_bill_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 

@@ -5,58 +5,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DunningPolicy',
+            name="DunningPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.CharField(max_length=50, unique=True)),
-                ('settings', models.JSONField(help_text='e.g. {"remind_days_before_due": [3], "remind_days_after_due": [2], "suspend_days_after_due": 7, "late_fee_days_after_due": 10, "late_fee_amount": "50", "terminate_days_after_due": 60}')),
-                ('updated_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("group", models.CharField(max_length=50, unique=True)),
+                (
+                    "settings",
+                    models.JSONField(
+                        help_text='e.g. {"remind_days_before_due": [3], "remind_days_after_due": [2], "suspend_days_after_due": 7, "late_fee_days_after_due": 10, "late_fee_amount": "50", "terminate_days_after_due": 60}'
+                    ),
+                ),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name_plural': 'dunning policies',
+                "verbose_name_plural": "dunning policies",
             },
         ),
         migrations.CreateModel(
-            name='PromiseToPay',
+            name="PromiseToPay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('until', models.DateField()),
-                ('created_at', models.DateTimeField()),
-                ('actor', models.CharField(max_length=150)),
-                ('reason', models.TextField()),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='promises', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("until", models.DateField()),
+                ("created_at", models.DateTimeField()),
+                ("actor", models.CharField(max_length=150)),
+                ("reason", models.TextField()),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promises",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='DunningStep',
+            name="DunningStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('due_date', models.DateField()),
-                ('kind', models.CharField(max_length=15)),
-                ('offset', models.SmallIntegerField(help_text='days from the due date')),
-                ('at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('done', 'Done'), ('skipped', 'Skipped (paid, or nothing to do)')], default='planned', max_length=10)),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=200)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("due_date", models.DateField()),
+                ("kind", models.CharField(max_length=15)),
+                ("offset", models.SmallIntegerField(help_text="days from the due date")),
+                ("at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned"),
+                            ("done", "Done"),
+                            ("skipped", "Skipped (paid, or nothing to do)"),
+                        ],
+                        default="planned",
+                        max_length=10,
+                    ),
+                ),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=200)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
-                'indexes': [models.Index(fields=['status', 'at'], name='dunning_dun_status_c8bc9c_idx')],
-                'constraints': [models.UniqueConstraint(fields=('customer', 'due_date', 'kind', 'offset'), name='dunning_step_once')],
+                "ordering": ["at", "id"],
+                "indexes": [
+                    models.Index(fields=["status", "at"], name="dunning_dun_status_c8bc9c_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("customer", "due_date", "kind", "offset"), name="dunning_step_once"
+                    )
+                ],
             },
         ),
     ]
