@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from octet.core import clock
-
 log = logging.getLogger(__name__)
 
 
@@ -190,24 +188,9 @@ def run_due(until: datetime, *, on_each: Callable[[datetime], None] | None = Non
 
 
 def work_forever(
-    interval: float = 30.0,
-    stop: threading.Event | None = None,
-    *,
-    in_thread: bool = False,
+    interval: float = 30.0, stop: threading.Event | None = None, *, in_thread: bool = False
 ) -> None:
-    """The worker loop: run what is due, sleep, repeat.
+    """The worker loop, on Django's Tasks API (see :mod:`octet.tasks`)."""
+    from octet import tasks
 
-    ``in_thread``: the loop runs beside other threads (octet serve), where forking worker
-    processes is unsafe, so billing runs in this process.
-    """
-    global billing_workers
-    if in_thread:
-        billing_workers = 1
-    stop = stop or threading.Event()
-    log.info("worker started: jobs %s every %.0f s", ", ".join(j.name for j in JOBS), interval)
-    while not stop.is_set():
-        try:
-            run_due(clock.now())
-        except Exception:
-            log.exception("scheduled job failed; retrying in %.0f s", interval)
-        stop.wait(interval)
+    tasks.work_forever(interval, stop, in_thread=in_thread)

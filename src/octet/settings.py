@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "octet.core",
     "octet.customers",
     "octet.catalog",
@@ -130,6 +132,9 @@ LANGUAGE_CODE = "en-in"
 TIME_ZONE = OCTET_TIME_ZONE  # display only: every datetime is stored in UTC
 USE_I18N = True
 USE_TZ = True
+
+# Scheduled jobs run as tasks queued in the database (octet.tasks).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
