@@ -7,6 +7,7 @@ OCTET_CURRENCY   ISO 4217 code of the operator's currency
 OCTET_BILLING_WORKERS  processes per billing run (default: one per core, at most 4)
 OCTET_SECRET_KEY Django's secret; generated once into the data folder when unset
 OCTET_CREDENTIAL_KEY  key that encrypts RADIUS passwords at rest (derived from the secret if unset)
+OCTET_EMAIL_*, OCTET_SMS_BACKEND, OCTET_TWILIO_*  e-mail and SMS delivery (docs/notifications.md)
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    if os.environ.get("OCTET_TEST_DATABASE_NAME"):
-        DATABASES["default"]["TEST"] = {"NAME": os.environ["OCTET_TEST_DATABASE_NAME"]}
+if os.environ.get("OCTET_TEST_DATABASE_NAME"):  # parallel test runs on one server
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["OCTET_TEST_DATABASE_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -157,6 +158,8 @@ LOGGING = {
 RADIUS_HOST = os.environ.get("OCTET_RADIUS_HOST", "0.0.0.0")  # noqa: S104 - a NAS must reach it
 RADIUS_AUTH_PORT = int(os.environ.get("OCTET_RADIUS_AUTH_PORT", "1812"))
 RADIUS_ACCT_PORT = int(os.environ.get("OCTET_RADIUS_ACCT_PORT", "1813"))
+# PostgreSQL: answer Access-Requests from memory, kept current by NOTIFY (network/authcache.py).
+RADIUS_AUTH_CACHE = os.environ.get("OCTET_RADIUS_AUTH_CACHE", "1") == "1"
 RADIUS_INTERIM_INTERVAL = int(os.environ.get("OCTET_RADIUS_INTERIM_INTERVAL", "300"))
 # A session with no accounting for this long is closed (lost Stop).
 RADIUS_STALE_AFTER = int(os.environ.get("OCTET_RADIUS_STALE_AFTER", "900"))
@@ -164,3 +167,36 @@ RADIUS_STALE_AFTER = int(os.environ.get("OCTET_RADIUS_STALE_AFTER", "900"))
 OCTET_PREPAID_NOTICE_DAYS = int(os.environ.get("OCTET_PREPAID_NOTICE_DAYS", "3"))
 RADIUS_COA_TIMEOUT = float(os.environ.get("OCTET_RADIUS_COA_TIMEOUT", "2"))
 RADIUS_COA_RETRIES = int(os.environ.get("OCTET_RADIUS_COA_RETRIES", "3"))
+
+# Customer notifications (docs/notifications.md). With OCTET_EMAIL_HOST: SMTP. Without it
+# (the embedded default, and `octet simulate`), e-mails are written as files under
+# OCTET_DATA_DIR/outbox and nothing leaves the machine (never to stdout: simulate prints JSON).
+EMAIL_HOST = os.environ.get("OCTET_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("OCTET_EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("OCTET_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("OCTET_EMAIL_PASSWORD", "")
+    # 465 is implicit TLS (SMTPS); any other port upgrades with STARTTLS unless told not to.
+    EMAIL_USE_SSL = os.environ.get("OCTET_EMAIL_USE_SSL", "1" if EMAIL_PORT == 465 else "0") == "1"
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and os.environ.get("OCTET_EMAIL_USE_TLS", "1") == "1"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "outbox"
+EMAIL_TIMEOUT = int(os.environ.get("OCTET_EMAIL_TIMEOUT", "30"))
+# The From address ("Kaveri Fibernet <billing@kaveri.net>" or an address, shown with the
+# operator's name); unset: the operator's e-mail address.
+OCTET_EMAIL_FROM = os.environ.get("OCTET_EMAIL_FROM", "")
+DEFAULT_FROM_EMAIL = OCTET_EMAIL_FROM or "octet@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+OCTET_TWILIO_ACCOUNT_SID = os.environ.get("OCTET_TWILIO_ACCOUNT_SID", "")
+OCTET_TWILIO_AUTH_TOKEN = os.environ.get("OCTET_TWILIO_AUTH_TOKEN", "")
+OCTET_TWILIO_FROM = os.environ.get("OCTET_TWILIO_FROM", "")  # a number, or an MG… service SID
+OCTET_TWILIO_API_BASE = os.environ.get("OCTET_TWILIO_API_BASE", "https://api.twilio.com")
+# Dotted path of the SMS gateway class; Twilio when its account is set, else none (each SMS
+# delivery is then skipped, with the reason in the delivery log).
+OCTET_SMS_BACKEND = os.environ.get("OCTET_SMS_BACKEND") or (
+    "octet.notifications.sms.TwilioSms"
+    if OCTET_TWILIO_ACCOUNT_SID
+    else "octet.notifications.sms.DisabledSms"
+)

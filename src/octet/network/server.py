@@ -226,11 +226,18 @@ class RadiusServer:
         self.auth_transport: asyncio.DatagramTransport | None = None
         self.acct_transport: asyncio.DatagramTransport | None = None
         self.stats = {"auth": 0, "acct": 0, "dropped": 0, "batches": 0}
+        self.auth_cache = None  # an AuthCache on PostgreSQL (octet.network.authcache)
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.loop.run_in_executor(None, self._load_registry)
+        if connection.vendor == "postgresql" and settings.RADIUS_AUTH_CACHE:
+            from octet.network.authcache import AuthCache
+            from octet.network.services import auth_rows
+
+            self.auth_cache = AuthCache()
+            self.auth_cache.start(auth_rows)
         self.auth_transport, _ = await self.loop.create_datagram_endpoint(
             lambda: _Protocol(self, self._on_auth), local_addr=(self.host, self.auth_port)
         )
@@ -259,6 +266,8 @@ class RadiusServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.auth_cache is not None:
+            self.auth_cache.stop()
         self._acct_queue.put(None)
         self._auth_log_queue.put(None)
         for transport in (self.auth_transport, self.acct_transport):
@@ -291,18 +300,26 @@ class RadiusServer:
         if nas is None:
             self.stats["dropped"] += 1
             return self.drop(addr[0], "unknown NAS")
+        cache = self.auth_cache
+        if cache is not None and cache.enabled:
+            # Answer in the loop's thread when the subscriber is in memory: no database
+            # round trip and no hand-over to a pool thread and back.
+            try:
+                self._authenticate(data, addr, nas, from_memory=True)
+            except Exception:
+                log.exception("Access-Request from %s failed", addr[0])
+            return None
         self._auth_pool.submit(self._handle_auth, data, addr, nas)
 
-    def _handle_auth(self, data: bytes, addr, nas: NasEntry) -> None:
+    def _handle_auth(self, data: bytes, addr, nas: NasEntry, pkt=None) -> None:
         try:
-            self._authenticate(data, addr, nas)
+            self._authenticate(data, addr, nas, pkt=pkt)
         except Exception:
             log.exception("Access-Request from %s failed", addr[0])
             close_old_connections()
 
-    def _authenticate(self, data: bytes, addr, nas: NasEntry) -> None:
-        from octet.network.services import REJECT_MESSAGES, decide
-
+    def _decode_auth(self, data: bytes, addr, nas: NasEntry):
+        """The verified Access-Request, or None (dropped and logged)."""
         try:
             pkt = rp.AuthPacket(packet=data, secret=nas.secret, dict=self.dictionary)
         except Exception as exc:  # pyrad raises several kinds for garbage
@@ -318,12 +335,31 @@ class RadiusServer:
         if nas.require_message_authenticator and not has_ma:
             self.stats["dropped"] += 1
             return self.drop(addr[0], "Access-Request without Message-Authenticator")
+        return pkt
+
+    def _authenticate(
+        self, data: bytes, addr, nas: NasEntry, *, pkt=None, from_memory: bool = False
+    ) -> None:
+        from octet.network.authcache import MISS
+        from octet.network.services import REJECT_MESSAGES, decide, decide_row
+
+        if pkt is None:
+            pkt = self._decode_auth(data, addr, nas)
+            if pkt is None:
+                return
         username = _text(pkt, USER_NAME)
         check = self._credential_check(pkt)
         if not username or check is None:
             decision_reason, accept, attributes = "no_credentials", False, []
         else:
-            decision = decide(username, check, vendor=nas.vendor)
+            if from_memory:
+                row = self.auth_cache.get(username)
+                if row is MISS:  # not in memory: the database, from a pool thread
+                    self._auth_pool.submit(self._handle_auth, data, addr, nas, pkt)
+                    return
+                decision = decide_row(row, check, vendor=nas.vendor)
+            else:
+                decision = decide(username, check, vendor=nas.vendor, cache=self.auth_cache)
             decision_reason, accept, attributes = (
                 decision.reason,
                 decision.accept,
@@ -340,7 +376,10 @@ class RadiusServer:
             if decision_reason in ("suspended",):
                 message = "Service suspended: please pay your dues or contact support"
             reply.AddAttribute("Reply-Message", message)
-        self._send(self.auth_transport, reply.ReplyPacket(), addr)
+        if from_memory:
+            self.auth_transport.sendto(reply.ReplyPacket(), addr)  # in the loop's thread
+        else:
+            self._send(self.auth_transport, reply.ReplyPacket(), addr)
         self.stats["auth"] += 1
         self._auth_log_queue.put(
             (
