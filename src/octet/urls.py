@@ -9,5 +9,7 @@ admin.site.index_title = "ISP administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("billing/", include("octet.billing.urls")),
+    path("payments/", include("octet.payments.urls")),
+    path("gateways/", include("octet.gateways.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
