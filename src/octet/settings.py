@@ -134,6 +134,9 @@ TIME_ZONE = OCTET_TIME_ZONE  # display only: every datetime is stored in UTC
 USE_I18N = True
 USE_TZ = True
 
+# Where customers reach this Octet (gateway return pages, links in messages).
+OCTET_PUBLIC_URL = os.environ.get("OCTET_PUBLIC_URL", "").strip().rstrip("/")
+
 # Scheduled jobs run as tasks queued in the database (octet.tasks).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 

@@ -52,10 +52,10 @@ def test_return_page(client):
     assert response.status_code == 200 and b"Thank you" in response.content
 
 
-def test_default_return_url_from_the_public_address(monkeypatch):
-    monkeypatch.delenv("OCTET_PUBLIC_URL", raising=False)
+def test_default_return_url_from_the_public_address(settings):
+    settings.OCTET_PUBLIC_URL = ""
     assert services.default_return_url() == ""
-    monkeypatch.setenv("OCTET_PUBLIC_URL", "https://billing.example.net/")
+    settings.OCTET_PUBLIC_URL = "https://billing.example.net"
     assert services.default_return_url() == "https://billing.example.net/gateways/return"
 
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -268,7 +268,7 @@ def _usable(account: GatewayAccount | None, currency: str) -> GatewayAccount:
 def default_return_url() -> str:
     """Where the provider sends the customer after paying: Octet's own thank-you page
     under OCTET_PUBLIC_URL (e.g. https://billing.example.net), or "" if that is unset."""
-    base = os.environ.get("OCTET_PUBLIC_URL", "").strip().rstrip("/")
+    base = settings.OCTET_PUBLIC_URL
     return f"{base}{reverse('gateways:returned')}" if base else ""
 
 
