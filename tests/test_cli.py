@@ -339,3 +339,22 @@ def test_refund_write_off_ledger_and_settlement_commands(tmp_path):
     unmatched = octet(tmp_path, "settlement", "import", str(report), "--gateway", "razorpay")
     assert unmatched.returncode == 2 and "not recorded in Octet" in unmatched.stderr
     assert "Traceback" not in unmatched.stderr + missing.stderr
+
+
+def test_promise_and_dunning_policy_commands(tmp_path):
+    assert octet(tmp_path, "demo", "--customers", "12").returncode == 0
+    with sqlite3.connect(tmp_path / "x.sqlite3") as conn:
+        (account,) = conn.execute(
+            "SELECT account_number FROM customers_customer ORDER BY id LIMIT 1"
+        ).fetchone()
+    bad_date = octet(tmp_path, "promise", account, "--until", "soon", "--reason", "salary")
+    assert bad_date.returncode == 2 and "not a date" in bad_date.stderr
+    past = octet(tmp_path, "promise", account, "--until", "2001-01-01", "--reason", "x")
+    assert past.returncode == 2 and "past" in past.stderr
+    ok = octet(tmp_path, "dunning-policy", "soho", '{"suspend_days_after_due": 10}')
+    assert ok.returncode == 0, ok.stderr
+    wrong = octet(tmp_path, "dunning-policy", "soho", '{"suspend_days_after_due": -1}')
+    assert wrong.returncode == 2 and "from 0 to 365" in wrong.stderr
+    not_json = octet(tmp_path, "dunning-policy", "soho", "{suspend")
+    assert not_json.returncode == 2 and "not JSON" in not_json.stderr
+    assert "Traceback" not in bad_date.stderr + wrong.stderr + not_json.stderr

@@ -24,11 +24,16 @@ HELP = {
     "pay": "Record a payment received (cash, cheque, bank transfer, UPI reference...).",
     "refund": "Pay back account credit to a customer (cash, bank transfer, ...).",
     "write-off": "Write off what is open on an invoice as bad debt.",
+    "promise": "Record a customer's promise to pay by a date (holds suspension until then).",
+    "dunning-policy": "Set the dunning policy of a customer group from JSON.",
     "ledger": "The double-entry ledger: trial balance, or check it agrees with the documents.",
     "settlement": "Reconcile a gateway settlement report: octet settlement import FILE.",
     "bill": "Run billing now: every subscription due (or --all) is billed, once.",
     "worker": "Run the scheduled jobs (plan changes, billing, throttle restores) in a loop.",
     "document": "Write the PDF and/or UBL XML of an issued invoice or credit note.",
+    "receipt": "Write the PDF receipt of a payment: octet receipt NUMBER --pdf FILE.",
+    "vouchers": "Prepaid vouchers: generate a batch for printing, sell it, redeem a code, void.",
+    "gateway": "Online payment gateways (Stripe, Razorpay): add, list, enable or disable one.",
     "help": "Show help for a command: octet help COMMAND.",
 }
 
@@ -359,6 +364,58 @@ def cmd_write_off(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promise(args: argparse.Namespace) -> int:
+    _setup_django()
+    from datetime import date
+
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.dunning import services as dunning
+    from octet.payments import services as payments
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        until = date.fromisoformat(args.until)
+    except ValueError:
+        return _fail(f"--until {args.until!r} is not a date (YYYY-MM-DD)")
+    try:
+        customer = payments.find_customer(args.account)
+        promise = dunning.promise_to_pay(
+            customer,
+            until,
+            actor=args.actor,
+            reason=args.reason,
+            reconnect=not args.no_reconnect,
+        )
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"{customer.account_number} promised to pay by {promise.until}")
+    return 0
+
+
+def cmd_dunning_policy(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.dunning import services as dunning
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        settings = json.loads(args.settings)
+    except json.JSONDecodeError as exc:
+        return _fail(f"the settings are not JSON: {exc.msg}")
+    if not isinstance(settings, dict):
+        return _fail('the settings must be a JSON object, e.g. {"suspend_days_after_due": 7}')
+    try:
+        dunning.set_policy(args.group, settings, actor=args.actor)
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"dunning policy of group {args.group!r} set")
+    return 0
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     _setup_django()
     from datetime import datetime
@@ -476,6 +533,262 @@ def cmd_document(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_receipt(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.payments import receipts
+    from octet.payments.models import Payment
+
+    call_command("migrate", interactive=False, verbosity=0)
+    payments = Payment.objects.select_related("customer")
+    payment = payments.filter(receipt_number=args.number).first()
+    if payment is None and args.number.isdigit():
+        payment = payments.filter(pk=int(args.number), receipt_number__isnull=True).first()
+    if payment is None:
+        return _fail(f"no payment with receipt number {args.number!r}")
+    body = receipts.render_receipt_pdf(payment)
+    path = Path(args.pdf)
+    try:
+        path.write_bytes(body)
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror}")
+    print(f"wrote {path} ({len(body)} bytes)")
+    return 0
+
+
+def _vouchers_generate(args: argparse.Namespace) -> int:
+    from django.db import transaction
+
+    from octet.core.errors import OctetError
+    from octet.vouchers import services
+
+    targets = [Path(args.csv)] + ([Path(args.pdf)] if args.pdf else [])
+    if len({path.resolve() for path in targets}) != len(targets):
+        return _fail("--csv and --pdf must name different files")
+    for path in targets:
+        if path.exists():
+            return _fail(f"{path} already exists: codes are never written over a file")
+    written: list[Path] = []
+    try:
+        # The batch exists only if its codes reached the files: one transaction.
+        with transaction.atomic():
+            generated = services.generate_batch(
+                value=args.value,
+                count=args.count,
+                valid_until=args.valid_until,
+                plan=args.plan,
+                name=args.name or "",
+                actor=args.actor,
+            )
+            outputs: list[tuple[Path, bytes | str]] = [(targets[0], services.codes_csv(generated))]
+            if args.pdf:
+                outputs.append((targets[1], services.codes_pdf(generated)))
+            for path, body in outputs:
+                services.write_export(path, body)
+                written.append(path)
+    except BaseException as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OctetError):
+            return _fail(str(exc))
+        if isinstance(exc, OSError):
+            return _fail(f"cannot write {exc.filename}: {exc.strerror}; no vouchers were generated")
+        raise
+    batch = generated.batch
+    kind = f"{batch.plan.code} recharge" if batch.plan else "top-up"
+    print(
+        f"batch {batch.code}: {batch.count} {kind} vouchers of {batch.value:.2f} "
+        f"{batch.currency}, valid until {batch.valid_until:%d %b %Y}"
+    )
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size} bytes, readable by you only)")
+    print(f"redeemable once sold: octet vouchers sell {batch.code} --method cash --to SHOP")
+    return 0
+
+
+def _read_voucher_code(args: argparse.Namespace) -> str:
+    if args.code_env:
+        return os.environ.get(args.code_env, "")
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Voucher code: ")
+    return sys.stdin.readline()
+
+
+def cmd_vouchers(args: argparse.Namespace) -> int:
+    if args.action == "redeem":
+        code = _read_voucher_code(args)  # before Django: a prompt should not wait on migrate
+        if not code.strip():
+            return _fail(
+                "no voucher code: pass it in an environment variable (--code-env VAR) "
+                "or on standard input, never on the command line"
+            )
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.vouchers import services
+    from octet.vouchers.models import Voucher, VoucherBatch
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if args.action == "generate":
+        return _vouchers_generate(args)
+    if args.action == "list":
+        for batch in VoucherBatch.objects.select_related("plan").order_by("number"):
+            counts = {s: batch.vouchers.filter(status=s).count() for s in Voucher.Status.values}
+            sold = f"sold {batch.sold_at:%Y-%m-%d} {batch.sold_to}" if batch.sold_at else "unsold"
+            print(
+                f"{batch.code}\t{batch.value:.2f} {batch.currency}\t"
+                f"{batch.plan.code if batch.plan else 'top-up'}\t{batch.count} vouchers: "
+                f"{counts['unused']} unused, {counts['redeemed']} redeemed, {counts['void']} void"
+                f"\tvalid until {batch.valid_until}\t{batch.status}\t{sold.strip()}"
+            )
+        return 0
+    try:
+        if args.action == "sell":
+            batch = services.sell_batch(
+                services.find_batch(args.batch),
+                method=args.method,
+                sold_to=args.to,
+                reference=args.reference,
+                actor=args.actor,
+            )
+            print(f"batch {batch.code} sold to {batch.sold_to or '-'} by {batch.sale_method}")
+            return 0
+        if args.action == "void":
+            if "-" in args.target:
+                voucher = services.void_voucher(
+                    services.find_voucher(args.target), reason=args.reason, actor=args.actor
+                )
+                print(f"voucher {voucher.serial} voided")
+            else:
+                batch = services.void_batch(
+                    services.find_batch(args.target), reason=args.reason, actor=args.actor
+                )
+                print(f"batch {batch.code} voided")
+            return 0
+        return _vouchers_redeem(args, code)
+    except OctetError as exc:
+        return _fail(str(exc))
+
+
+def _vouchers_redeem(args: argparse.Namespace, code: str) -> int:
+    from zoneinfo import ZoneInfo
+
+    from octet.core.models import Operator
+    from octet.payments import services as payments
+    from octet.subscriptions.models import Subscription
+    from octet.vouchers import services
+
+    customer = payments.find_customer(args.account)
+    chosen = None
+    if args.username:
+        chosen = (
+            Subscription.objects.filter(customer=customer, username=args.username)
+            .exclude(state="terminated")
+            .first()
+        )
+        if chosen is None:
+            return _fail(f"{args.account} has no live subscription {args.username!r}")
+    result = services.redeem(customer, code, actor=args.actor, subscription=chosen)
+    payment = result.payment
+    print(
+        f"voucher {result.voucher.serial} redeemed: payment {payment.pk} "
+        f"(receipt {payment.receipt_number}) {payment.amount:.2f} {payment.currency}"
+    )
+    sub = result.subscription
+    if sub is not None:
+        tz = ZoneInfo(Operator.current().time_zone)
+        until = sub.prepaid_expires_at.astimezone(tz) if sub.prepaid_expires_at else None
+        numbers = ", ".join(inv.number or str(inv.pk) for inv in result.invoices)
+        print(
+            f"  recharged {sub.username}"
+            + (f" until {until:%d %b %Y %H:%M}" if until else "")
+            + (f", paying invoice {numbers}" if numbers else "")
+        )
+    due, credit = payments.balances(customer)
+    print(f"  {customer.account_number} now owes {due} and has {credit} in credit")
+    return 0
+
+
+def _secret(env_name: str | None, what: str, prompt: str) -> str | None:
+    """A secret from the named environment variable, else asked on the terminal; never argv."""
+    if env_name:
+        return os.environ.get(env_name, "").strip() or None
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
+    return getpass.getpass(prompt).strip() or None
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.core.errors import OctetError
+    from octet.gateways import services
+    from octet.gateways.models import GatewayAccount
+
+    call_command("migrate", interactive=False, verbosity=0)
+    public = os.environ.get("OCTET_PUBLIC_URL", "").rstrip("/") or "https://YOUR-OCTET-HOST"
+    if args.action == "list":
+        for account in GatewayAccount.objects.order_by("name"):
+            state = "enabled" if account.enabled else "disabled"
+            print(
+                f"{account.name}\t{account.provider}\t{account.currency}\t{state}\t"
+                f"{public}/gateways/{account.name}/webhook"
+            )
+        return 0
+    if not args.name:
+        return _fail(f"gateway {args.action} needs --name")
+    if args.action in {"enable", "disable"}:
+        account = GatewayAccount.objects.filter(name=args.name).first()
+        if account is None:
+            return _fail(f"no gateway account named {args.name!r}")
+        services.set_account_enabled(
+            account,
+            args.action == "enable",
+            actor=args.actor,
+            reason=f"octet gateway {args.action}",
+        )
+        print(f"gateway account {account.name} {args.action}d")
+        return 0
+    if not args.provider:
+        return _fail("gateway add needs --provider stripe or --provider razorpay")
+    secret = _secret(args.secret_env, "API secret key", "API secret key: ")
+    if secret is None:
+        return _fail(
+            "no API secret key: set it in an environment variable and pass --secret-env VAR "
+            "(or run on a terminal to be asked)"
+        )
+    webhook_secret = _secret(args.webhook_secret_env, "webhook secret", "Webhook secret: ")
+    if webhook_secret is None:
+        return _fail(
+            "no webhook signing secret: set it in an environment variable and pass "
+            "--webhook-secret-env VAR (or run on a terminal to be asked)"
+        )
+    try:
+        account = services.add_account(
+            provider=args.provider,
+            name=args.name,
+            secret_key=secret,
+            webhook_secret=webhook_secret,
+            key_id=args.key_id or "",
+            api_base=args.api_base or "",
+            currency=args.currency,
+            actor=args.actor,
+        )
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"added gateway account {account.name} ({account.get_provider_display()})")
+    print(f"  webhook URL for the {account.get_provider_display()} dashboard:")
+    print(f"  {public}/gateways/{account.name}/webhook")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="octet", description="Octet: billing, metering and RADIUS AAA for ISPs."
@@ -587,6 +900,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor", default="cli", help="who writes it off (for the audit log)")
     p.set_defaults(func=cmd_write_off)
 
+    p = sub.add_parser("promise", help=HELP["promise"], description=HELP["promise"])
+    p.add_argument("account", help="the customer's account number")
+    p.add_argument("--until", required=True, help="the promised date, YYYY-MM-DD")
+    p.add_argument("--reason", required=True, help="what was agreed (for the audit log)")
+    p.add_argument("--no-reconnect", action="store_true", help="stay suspended until paid")
+    p.add_argument("--actor", default="cli", help="who records it (for the audit log)")
+    p.set_defaults(func=cmd_promise)
+
+    p = sub.add_parser(
+        "dunning-policy", help=HELP["dunning-policy"], description=HELP["dunning-policy"]
+    )
+    p.add_argument("group", help="customer group, e.g. default, soho, enterprise")
+    p.add_argument("settings", help="JSON, e.g. '{\"remind_days_before_due\": [3]}'")
+    p.add_argument("--actor", default="cli", help="who sets it (for the audit log)")
+    p.set_defaults(func=cmd_dunning_policy)
+
     p = sub.add_parser("ledger", help=HELP["ledger"], description=HELP["ledger"])
     p.add_argument("action", choices=["trial-balance", "check"])
     p.add_argument("--until", help="trial balance as of this moment (ISO, with offset)")
@@ -608,6 +937,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pdf", metavar="FILE", help="write the PDF here")
     p.add_argument("--xml", metavar="FILE", help="write the EN 16931 UBL XML here")
     p.set_defaults(func=cmd_document)
+
+    p = sub.add_parser("receipt", help=HELP["receipt"], description=HELP["receipt"])
+    p.add_argument("number", help="receipt number, e.g. RCPT/25-26/000042 (unnumbered: payment id)")
+    p.add_argument("--pdf", metavar="FILE", required=True, help="write the PDF here")
+    p.set_defaults(func=cmd_receipt)
+
+    p = sub.add_parser("vouchers", help=HELP["vouchers"], description=HELP["vouchers"])
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("generate", help="create a batch; write its codes for the printer")
+    a.add_argument("--count", type=int, required=True, help="how many vouchers")
+    a.add_argument("--value", required=True, help="face value of each, e.g. 588.82")
+    a.add_argument("--plan", metavar="CODE", help="prepaid plan they recharge (else: top-up)")
+    a.add_argument("--valid-until", metavar="DATE", required=True, help="last day, YYYY-MM-DD")
+    a.add_argument("--name", help="what the batch is called (default from value and plan)")
+    a.add_argument("--csv", metavar="FILE", required=True, help="write serials and codes here")
+    a.add_argument("--pdf", metavar="FILE", help="write a printable sheet of cards here")
+    a.add_argument("--actor", default="cli", help="who generates it (for the audit log)")
+    a = actions.add_parser("sell", help="record a batch as sold: its vouchers become redeemable")
+    a.add_argument("batch", help="batch code, e.g. B0007")
+    a.add_argument("--method", required=True, choices=["bank_transfer", "cash", "cheque", "upi"])
+    a.add_argument("--to", default="", help="reseller or shop that bought it")
+    a.add_argument("--reference", default="", help="UTR, cheque number, UPI reference")
+    a.add_argument("--actor", default="cli", help="who records it (for the audit log)")
+    a = actions.add_parser(
+        "redeem", help="redeem a code for a customer (the code from --code-env VAR or stdin)"
+    )
+    a.add_argument("account", help="the customer's account number")
+    a.add_argument(
+        "--code-env", metavar="VAR", help="environment variable with the code (never argv)"
+    )
+    a.add_argument("--username", help="the subscription to recharge, if several are on the plan")
+    a.add_argument("--actor", default="cli", help="who redeems it (for the audit log)")
+    a = actions.add_parser("void", help="cancel a batch (B0007) or one voucher (B0007-000123)")
+    a.add_argument("target", help="batch code or voucher serial")
+    a.add_argument("--reason", required=True)
+    a.add_argument("--actor", default="cli", help="who cancels it (for the audit log)")
+    actions.add_parser("list", help="list batches and how many vouchers are used")
+    p.set_defaults(func=cmd_vouchers)
+
+    p = sub.add_parser("gateway", help=HELP["gateway"], description=HELP["gateway"])
+    p.add_argument("action", choices=["add", "list", "enable", "disable"])
+    p.add_argument("--name", help="account name, e.g. stripe or razorpay-main (in webhook URLs)")
+    p.add_argument("--provider", choices=["stripe", "razorpay"])
+    p.add_argument("--key-id", help="Razorpay key id (rzp_live_...); not a secret")
+    p.add_argument(
+        "--secret-env", metavar="VAR", help="environment variable with the API secret key"
+    )
+    p.add_argument(
+        "--webhook-secret-env",
+        metavar="VAR",
+        help="environment variable with the webhook signing secret",
+    )
+    p.add_argument("--api-base", help="API address (default: the provider's; for testing)")
+    p.add_argument("--currency", help="ISO code (default: the operator's currency)")
+    p.add_argument("--actor", default="cli", help="who does it (for the audit log)")
+    p.set_defaults(func=cmd_gateway)
 
     p = sub.add_parser("help", help=HELP["help"], description=HELP["help"])
     p.add_argument("topic", nargs="?", choices=sorted(HELP))
