@@ -118,12 +118,9 @@ def receipt_context(payment: Payment) -> dict:
                 "amount": fmt(part.amount),
             }
         )
-    refunded_total = (
-        payment.refunds.exclude(status=Refund.Status.FAILED).aggregate(total=Sum("amount"))[
-            "total"
-        ]
-        or Decimal(0)
-    )
+    refunded_total = payment.refunds.exclude(status=Refund.Status.FAILED).aggregate(
+        total=Sum("amount")
+    )["total"] or Decimal(0)
     refunded = Money(refunded_total, currency)
     credit = Money.zero(currency)
     if not reversed_:

@@ -1,0 +1,1 @@
+"""Prepaid vouchers: printed recharge codes sold through shops and redeemed by customers."""

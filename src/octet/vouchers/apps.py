@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VouchersConfig(AppConfig):
+    name = "octet.vouchers"
+    label = "vouchers"
+    verbose_name = "Prepaid vouchers"
