@@ -123,14 +123,13 @@ def test_a_promise_to_pay_holds_suspension_and_reconnects(subscribed, asha):
     dunning.promise_to_pay(asha, date(2026, 2, 10), actor="agent", reason="salary on the 10th")
     assert Subscription.objects.get().state == "active"
     assert service(asha)[-1] == ("active", "promise_to_pay", "06 Feb 00:00")
-    # 1 Feb's invoice (due 15 Feb) and the old one stay open; the promise is broken.
+    # 1 Feb's invoice (due 15 Feb) and the old one stay open: the promise is broken, and
+    # the day after it the customer is suspended again.
     advance(at(2026, 2, 10, 23))
     assert Subscription.objects.get().state == "active"
-    # Nothing held: the suspension step of 29 Jan's due date was already done. The promise
-    # ends; the next suspension (15 Feb + 7) comes at its time.
-    advance(at(2026, 2, 22, 1))
+    advance(at(2026, 2, 11, 1))
     assert Subscription.objects.get().state == "suspended"
-    assert service(asha)[-1] == ("suspended", "non_payment", "22 Feb 00:00")
+    assert service(asha)[-1] == ("suspended", "non_payment", "11 Feb 00:00")
 
 
 def test_a_promise_made_before_suspension_postpones_it(subscribed, asha):

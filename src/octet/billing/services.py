@@ -27,7 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 
 from octet.billing import generator, rating, signals
 from octet.billing.generator import Account, BilledLine, ProposedLine, TaxInfo
@@ -905,7 +905,14 @@ def issue_credit_note(
     if not gross.is_positive():
         raise InvalidInput("the amount must be positive", field="amount")
     credited = credited_total(invoice)
+    # What was written off as bad debt is no longer owed: crediting it would relieve the
+    # same debt twice (payments imports billing, so its model is looked up here).
+    from octet.payments.models import WriteOff
+
+    written_off = WriteOff.objects.filter(invoice=invoice).aggregate(t=Sum("amount"))["t"]
     left = Money(invoice.total, invoice.currency) - credited
+    if written_off:
+        left = left - Money(written_off, invoice.currency)
     if gross > left:
         raise Conflict(
             f"{invoice.number} has only {left} left to credit, not {gross}", field="amount"
@@ -1139,11 +1146,8 @@ def renew_prepaid(subscription: Subscription, *, actor: str) -> Invoice:
     Renewing before expiry extends from the current expiry (no paid day is lost). Asking
     twice for the same renewal bills it once: the charge key is the validity's first day.
     """
-    sub = (
-        Subscription.objects.select_for_update()
-        .select_related("plan_version__plan")
-        .get(pk=subscription.pk)
-    )
+    subscriptions.locked(subscription.pk)  # customer first, then the subscription
+    sub = Subscription.objects.select_related("plan_version__plan").get(pk=subscription.pk)
     terms = plan_terms(sub.plan_version)
     if terms.kind != "prepaid":
         raise Conflict(f"{terms.code} is not a prepaid plan", field="plan")

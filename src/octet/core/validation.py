@@ -31,12 +31,20 @@ def clean_or_refuse(instance: models.Model, exclude: list[str] | None = None) ->
 def money_input(value: object, currency: str, field: str) -> Money:
     """An amount typed by a person or sent by a client, or InvalidInput naming the field.
 
-    Exact only: more decimal places than the currency has is refused, never rounded.
+    Exact only: more decimal places than the currency has is refused, never rounded; an
+    amount too large for the money columns (15 integer digits) is refused, not overflowed.
     """
     try:
-        return Money(Decimal(str(value).strip()), currency)
+        money = Money(Decimal(str(value).strip()), currency)
     except (ArithmeticError, ValueError, TypeError) as exc:
         raise InvalidInput(f"{value!r} is not an amount in {currency}", field=field) from exc
+    if abs(money.amount) >= MAX_AMOUNT:
+        raise InvalidInput(f"{value!r} is too large an amount", field=field)
+    return money
+
+
+# Money columns hold 18 digits with 3 decimals (billing.models.MONEY).
+MAX_AMOUNT = Decimal(10) ** 15
 
 
 def percent_input(value: object, field: str) -> Decimal:

@@ -18,3 +18,6 @@ class DunningConfig(AppConfig):
         payment_signals.balance_changed.connect(
             services.on_balance_changed, dispatch_uid="dunning-reconnect"
         )
+        payment_signals.invoices_reopened.connect(
+            services.on_invoices_reopened, dispatch_uid="dunning-replan"
+        )

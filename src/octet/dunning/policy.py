@@ -113,14 +113,15 @@ class Policy:
             remind_days_after_due=_days(
                 data.get("remind_days_after_due", []), "remind_days_after_due", low=1
             ),
+            # Not on the due date itself: the customer may pay all of that day.
             suspend_days_after_due=_day(
-                data.get("suspend_days_after_due"), "suspend_days_after_due", low=0
+                data.get("suspend_days_after_due"), "suspend_days_after_due", low=1
             ),
             terminate_days_after_due=_day(
                 data.get("terminate_days_after_due"), "terminate_days_after_due", low=1
             ),
             late_fee_days_after_due=_day(
-                data.get("late_fee_days_after_due"), "late_fee_days_after_due", low=0
+                data.get("late_fee_days_after_due"), "late_fee_days_after_due", low=1
             ),
             late_fee_amount=_decimal(data.get("late_fee_amount"), "late_fee_amount"),
             late_fee_percent=_decimal(data.get("late_fee_percent"), "late_fee_percent"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -90,7 +90,13 @@ def on_documents_issued(
         plan_steps(invoices, at=at)
 
 
-def plan_steps(invoices: Sequence[Invoice], *, at: datetime) -> int:
+def on_invoices_reopened(sender, invoice_ids: list[int], at: datetime, **kwargs) -> None:
+    invoices = list(Invoice.objects.filter(pk__in=invoice_ids, due_date__isnull=False))
+    if invoices:
+        plan_steps(invoices, at=at, again=True)
+
+
+def plan_steps(invoices: Sequence[Invoice], *, at: datetime, again: bool = False) -> int:
     """Plan the dunning steps of newly issued invoices (those still open after settling).
 
     Reminders whose time has already passed are not planned; a late step (late fee,
@@ -121,6 +127,17 @@ def plan_steps(invoices: Sequence[Invoice], *, at: datetime) -> int:
                 )
             )
     DunningStep.objects.bulk_create(rows, ignore_conflicts=True)
+    if again:
+        # Reopened invoices (a bounced cheque): steps skipped because they were paid are
+        # due again, at once if their time has passed. Reminders already sent stay sent.
+        for row in rows:
+            DunningStep.objects.filter(
+                customer_id=row.customer_id,
+                due_date=row.due_date,
+                kind=row.kind,
+                offset=row.offset,
+                status=StepStatus.SKIPPED,
+            ).update(status=StepStatus.PLANNED, at=row.at, done_at=None, outcome="reopened")
     return len(rows)
 
 
@@ -364,8 +381,15 @@ def reconnect_if_paid(customer_id: int, *, actor: str, reason: str = "paid") -> 
         if promise is None or promise.until < local_date(now, operator.time_zone):
             return []
         reason = "promise_to_pay"
+    reconnected = []
     for sub in suspended:
-        subscriptions.reconnect(sub, actor=actor, reason=reason)
+        try:
+            subscriptions.reconnect(sub, actor=actor, reason=reason)
+        except Conflict:  # reconnected (or terminated) by someone else meanwhile
+            continue
+        reconnected.append(sub.pk)
+    if not reconnected:
+        return []
     notify(
         customer_id,
         "service_restored",
@@ -373,7 +397,7 @@ def reconnect_if_paid(customer_id: int, *, actor: str, reason: str = "paid") -> 
         context={"reason": reason},
         dedupe_key=f"restored:{customer_id}:{now.isoformat()}",
     )
-    return [sub.pk for sub in suspended]
+    return reconnected
 
 
 # -- promises to pay ------------------------------------------------------------------------
@@ -413,6 +437,18 @@ def promise_to_pay(
         instance=promise,
         reason=f"until {until}: {reason}",
     )
-    if reconnect:
-        reconnect_if_paid(customer.pk, actor=actor)
+    if reconnect and reconnect_if_paid(customer.pk, actor=actor):
+        # Reconnected on the promise: if it is broken, suspend again the day after it.
+        tz = ZoneInfo(operator.time_zone)
+        overdue_dates = sorted(d for d in _open_by_due_date(customer.pk) if d < today)
+        if overdue_dates:
+            first = overdue_dates[0]
+            resume = datetime.combine(until + timedelta(days=1), time(0, 0), tzinfo=tz)
+            DunningStep.objects.get_or_create(
+                customer=customer,
+                due_date=first,
+                kind=dp.SUSPEND,
+                offset=(resume.date() - first).days,
+                defaults={"at": resume, "outcome": "if the promise to pay is broken"},
+            )
     return promise

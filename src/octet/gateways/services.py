@@ -39,6 +39,7 @@ from octet.core import audit, clock
 from octet.core.errors import Conflict, InvalidInput, NotFound
 from octet.core.models import Operator
 from octet.core.money import InvalidCurrency, Money
+from octet.core.periods import local_date
 from octet.core.validation import clean_or_refuse, money_input
 from octet.customers.models import Customer
 from octet.gateways.base import (
@@ -918,14 +919,21 @@ def _on_refund(account: GatewayAccount, event: GatewayEvent, record: WebhookEven
             return f"refund {refund.pk} recorded by Octet meanwhile"
         log.error(
             "gateway %s: refund %s of payment %s was made outside Octet and cannot be "
-            "recorded (%s); record it by hand",
+            "recorded yet (%s): issue a credit note for what it refunds; the gateway "
+            "delivers the event again",
             account.name,
             event.provider_refund_id,
             payment.pk,
             exc,
         )
-        return f"rejected: {exc}"
+        # Money did leave: keep nothing of this event (the view answers 500) so the
+        # provider delivers it again, and it is recorded once staff free the credit.
+        raise RefundNotRecordable(str(exc)) from exc
     return f"recorded refund {refund.pk} made outside Octet"
+
+
+class RefundNotRecordable(Exception):
+    """A refund made at the gateway that Octet cannot record until staff act."""
 
 
 def _refund_status(
@@ -1332,11 +1340,21 @@ def refund_to_original(payment: Payment, amount: object, *, actor: str, reason: 
                 "refunded (issue a credit note first if an invoice was overcharged)",
                 field="amount",
             )
-        number = Refund.objects.filter(payment=payment).count() + 1
-        key = f"refund:{payment.pk}:{number}:{money.to_minor_units()}"
+        # Stable across retries (not a count of recorded refunds: a webhook may record the
+        # first attempt's refund before the retry): the same amount of the same payment on
+        # the same day is one refund at the gateway.
+        day = local_date(clock.now(), Operator.current().time_zone).isoformat()
+        key = f"refund:{payment.pk}:{money.to_minor_units()}:{day}"
         result = adapter_for(account).refund(
             payment.gateway_payment_id, money, reason=reason.strip(), idempotency_key=key
         )
+        if Refund.objects.filter(gateway_refund_id=result.provider_refund_id).exists():
+            raise Conflict(
+                f"this refund ({result.provider_refund_id}) is already recorded: the same "
+                "amount of this payment was refunded today; refund a different amount or "
+                "retry tomorrow if a second refund is really meant",
+                field="amount",
+            )
         if not result.succeeded and not result.pending:
             log.warning(
                 "gateway %s refused refund %s of payment %s: %s",

@@ -16,8 +16,9 @@ PostgreSQL stay consistent.
 
 A read that raced with a change is not remembered: every notification moves a generation
 counter, and a row read from the database is stored only if no notification arrived since
-the read began. If the listener loses its connection the cache is emptied and disabled
-until it has listened again, so the server falls back to the database instead of answering
+the read began. If the listener loses its connection, or its own heartbeat NOTIFY (every
+2 s) does not come back within 6 s, the cache is emptied and disabled until it has listened
+again, so the server falls back to the database instead of answering
 from data it cannot trust. Only on PostgreSQL (SQLite has no NOTIFY; the embedded default
 reads the database for every request).
 """
@@ -34,6 +35,8 @@ from django.db import connections
 log = logging.getLogger("octet.network")
 
 CHANNEL = "octet_auth"
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_LOST_SECONDS = 6.0  # three heartbeats missed: the cache is switched off
 MISS = object()
 
 
@@ -48,6 +51,8 @@ class AuthCache:
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()  # listening and loaded
         self.stats = {"hits": 0, "misses": 0, "invalidations": 0, "flushes": 0}
+        self._ping_payload = f"ping:{id(self)}:{time.monotonic_ns()}"
+        self.last_ping_seen = 0.0
 
     # -- lookups (any thread) -------------------------------------------------------
     def get(self, username: str) -> Any:
@@ -67,6 +72,10 @@ class AuthCache:
 
     # -- changes --------------------------------------------------------------------
     def invalidate(self, payload: str) -> None:
+        if payload.startswith("ping:"):  # our own heartbeat, proof the listener is alive
+            if payload == self._ping_payload:
+                self.last_ping_seen = time.monotonic()
+            return
         with self._lock:
             self.generation += 1
             self.stats["invalidations"] += 1
@@ -111,10 +120,23 @@ class AuthCache:
     def _listen(self, preload) -> None:
         import psycopg
 
-        params = connections["default"].get_connection_params()
+        params = dict(connections["default"].get_connection_params())
+        # A half-open connection (a partition, a failover) would otherwise look alive for
+        # hours while changes go unheard: TCP keepalives, and our own heartbeat below.
+        listen_params = {
+            **params,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15000,
+        }
         while not self._stop.is_set():
             try:
-                with psycopg.connect(**params, autocommit=True) as conn:
+                with (
+                    psycopg.connect(**listen_params, autocommit=True) as conn,
+                    psycopg.connect(**params, autocommit=True) as pinger,
+                ):
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Listening before loading: a change during the load moves the
                     # generation, and the load below starts over.
@@ -130,7 +152,20 @@ class AuthCache:
                         break
                     self.ready.set()
                     log.info("RADIUS auth cache: %d subscribers in memory", len(self._rows))
+                    self.last_ping_seen = time.monotonic()
+                    next_ping = 0.0
                     while not self._stop.is_set():
+                        now = time.monotonic()
+                        if now >= next_ping:
+                            # Through the server and back: if our own NOTIFY does not come
+                            # back, nothing else would either (pgbouncer in transaction
+                            # mode, a dead connection): stop trusting the cache.
+                            pinger.execute(
+                                "SELECT pg_notify(%s, %s)", [CHANNEL, self._ping_payload]
+                            )
+                            next_ping = now + HEARTBEAT_SECONDS
+                        if now - self.last_ping_seen > HEARTBEAT_LOST_SECONDS:
+                            raise RuntimeError("the auth cache's heartbeat did not come back")
                         for note in conn.notifies(timeout=1.0):
                             self.invalidate(note.payload)
             except Exception:

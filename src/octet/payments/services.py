@@ -8,6 +8,7 @@ two payments (or a webhook and a clerk) at once never settle more than is open.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -30,6 +31,8 @@ from octet.payments import journal, ledger, signals
 from octet.payments.allocation import OpenInvoice, allocate
 from octet.payments.journal import Posted
 from octet.payments.models import Allocation, Method, Payment, Refund, WriteOff
+
+log = logging.getLogger(__name__)
 
 
 def _allocated(filter_q: Q, key: str) -> dict[int, Decimal]:
@@ -133,6 +136,12 @@ def _take_refunds(
             sources[i] = (order_key, kind, source_id, available - Money(take, available.currency))
             left -= take
         out[refund["customer_id"]] = [src for src in sources if src[3].is_positive()]
+        if left:  # more refunded than was ever held: services refuse this; say it loudly
+            log.error(
+                "customer %s: refunds exceed their payments and credit notes by %s",
+                refund["customer_id"],
+                left,
+            )
 
 
 def settle(customer_ids: Iterable[int], *, at: datetime | None = None) -> list[Allocation]:
@@ -141,12 +150,13 @@ def settle(customer_ids: Iterable[int], *, at: datetime | None = None) -> list[A
     ids = sorted(set(customer_ids))
     if not ids:
         return []
+    # Lock before reading: a payment committed while this transaction issues an invoice
+    # must be seen here (or see this invoice), never neither.
+    list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     sources = _unapplied(ids)
     if not sources:
         return []
     with_credit = sorted(sources)
-    list(Customer.objects.select_for_update().filter(pk__in=with_credit).order_by("pk"))
-    sources = _unapplied(with_credit)  # again, under the lock
     invoices = open_invoices(with_credit)
     at = at or clock.now()
     made: list[Allocation] = []
@@ -384,6 +394,15 @@ def reverse_payment(payment: Payment, *, reason: str, actor: str) -> Payment:
     reopened = [a.invoice_id for a in live]
     payment.allocations.filter(reversed_at__isnull=True).update(reversed_at=now)
     _post_allocations(live, now, undo=True)
+    # Freed of its allocations, the payment must be there in full as credit to take back;
+    # if a refund (naming no payment) paid part of it out, the money is gone twice.
+    _, credit = balances(payment.customer)
+    if credit.amount < payment.amount:
+        raise Conflict(
+            f"payment {payment.pk} cannot bounce: {payment.amount - credit.amount:.2f} of it "
+            "was refunded to the customer; record the bounce after recovering the refund",
+            field="payment",
+        )
     journal.post(
         ledger.payment_reversed(
             payment.customer_id,
@@ -407,6 +426,7 @@ def reverse_payment(payment: Payment, *, reason: str, actor: str) -> Payment:
         before=before,
     )
     settle([payment.customer_id], at=now)
+    signals.invoices_reopened.send(sender=Payment, invoice_ids=sorted(set(reopened)), at=now)
     return payment
 
 

@@ -195,6 +195,9 @@ def import_settlements(gateway: str, rows: list[SettlementRow], *, actor: str) -
         except IntegrityError:  # imported at the same moment by someone else
             report.already.append(settlement_id)
             continue
+        except Conflict as exc:  # this settlement only; the others are still imported
+            report.problems.append(f"settlement {settlement_id}: {exc.message}")
+            continue
         report.imported.append(settlement_id)
     return report
 

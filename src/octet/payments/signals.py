@@ -6,3 +6,7 @@ from django.dispatch import Signal
 # payment, a credit note, a write-off settled something). Dunning reconnects a customer
 # suspended for non-payment once nothing overdue is left.
 balance_changed = Signal()
+
+# kwargs: invoice_ids (list[int]), at (datetime): invoices that were settled are open again
+# (a bounced cheque, a charge-back). Dunning plans their reminders and suspension again.
+invoices_reopened = Signal()

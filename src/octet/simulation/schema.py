@@ -59,7 +59,7 @@ class TaxSettings(Strict):
 class Dunning(Strict):
     remind_days_before_due: list[Annotated[int, Field(ge=0)]] = []
     remind_days_after_due: list[Annotated[int, Field(ge=1)]] = []
-    suspend_days_after_due: Annotated[int, Field(ge=0)] | None = None
+    suspend_days_after_due: Annotated[int, Field(ge=1)] | None = None
     terminate_days_after_due: Annotated[int, Field(ge=1)] | None = None
 
 

@@ -126,10 +126,22 @@ def username_taken(username: str, exclude_pk: int | None = None) -> bool:
     return qs.exists()
 
 
+def locked(subscription_id: int) -> Subscription:
+    """The subscription, locked, after its customer's row.
+
+    One lock order everywhere (customer, then subscription): payments lock the customer
+    and may reconnect a subscription; a plan change or termination locks the subscription
+    and settles the customer's invoices. Opposite orders would deadlock.
+    """
+    customer_id = Subscription.objects.values_list("customer_id", flat=True).get(pk=subscription_id)
+    Customer.objects.select_for_update().filter(pk=customer_id).first()
+    return Subscription.objects.select_for_update().get(pk=subscription_id)
+
+
 def _transition(
     subscription: Subscription, target: State, *, reason: str, actor: str, note: str = ""
 ) -> Subscription:
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = locked(subscription.pk)
     try:
         check_transition(sub.state, target)
     except TransitionRefused as exc:
@@ -267,7 +279,7 @@ def cancel(
         return terminate(subscription, actor=actor, reason=reason)
     if when != PlanChangeWhen.PERIOD_END:
         raise InvalidInput(f"when must be 'now' or 'period_end', not {when!r}", field="when")
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = locked(subscription.pk)
     if sub.state == State.TERMINATED:
         raise Conflict("a terminated subscription cannot change state", field="state")
     before = audit.snapshot(sub)
@@ -295,7 +307,7 @@ def change_plan(
     """Move to another plan's current version now, or at the end of the billing period."""
     if when not in PlanChangeWhen.values:
         raise InvalidInput(f"when must be 'now' or 'period_end', not {when!r}", field="when")
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = locked(subscription.pk)
     if sub.state == State.TERMINATED:
         raise Conflict("a terminated subscription cannot change plan", field="state")
     target = plan.current_version if isinstance(plan, Plan) else plan
@@ -326,7 +338,7 @@ def change_plan(
 
 
 def _apply_plan_change(change: PlanChange, *, actor: str) -> None:
-    sub = Subscription.objects.select_for_update().get(pk=change.subscription_id)
+    sub = locked(change.subscription_id)
     before = audit.snapshot(sub)
     if reanchors(sub.plan_version, change.to_version):
         sub.anchor_date = local_date(change.effective_at, operator_tz())
@@ -375,7 +387,7 @@ def set_radius_password(
         credentials.check_password(password)
     except credentials.InvalidCredential as exc:
         raise InvalidInput(str(exc), field="password") from exc
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = locked(subscription.pk)
     sub.set_password(password)
     sub.save(update_fields=["password_encrypted"])
     # The audit entry says that it changed, never what it is.
