@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_operator_bill_first_period_at_activation_and_more'),
+        ("core", "0002_operator_bill_first_period_at_activation_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='operator',
-            name='receipt_series',
-            field=models.CharField(default='RCPT/{fy}/', max_length=20),
+            model_name="operator",
+            name="receipt_series",
+            field=models.CharField(default="RCPT/{fy}/", max_length=20),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('subscriptions', '0002_subscription_next_bill_at'),
+        ("subscriptions", "0002_subscription_next_bill_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='subscription',
-            name='prepaid_expired_notice_for',
+            model_name="subscription",
+            name="prepaid_expired_notice_for",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='subscription',
-            name='prepaid_expiring_notice_for',
+            model_name="subscription",
+            name="prepaid_expiring_notice_for",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]
