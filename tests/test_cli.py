@@ -354,7 +354,7 @@ def test_promise_and_dunning_policy_commands(tmp_path):
     ok = octet(tmp_path, "dunning-policy", "soho", '{"suspend_days_after_due": 10}')
     assert ok.returncode == 0, ok.stderr
     wrong = octet(tmp_path, "dunning-policy", "soho", '{"suspend_days_after_due": -1}')
-    assert wrong.returncode == 2 and "from 0 to 365" in wrong.stderr
+    assert wrong.returncode == 2 and "from 1 to 365" in wrong.stderr
     not_json = octet(tmp_path, "dunning-policy", "soho", "{suspend")
     assert not_json.returncode == 2 and "not JSON" in not_json.stderr
     assert "Traceback" not in bad_date.stderr + wrong.stderr + not_json.stderr

@@ -90,9 +90,11 @@ def _next_auto_pay(after: datetime) -> datetime | None:
 
 
 def _auto_pay(at: datetime) -> Any:
+    from dataclasses import asdict
+
     from octet.gateways import services
 
-    return services.run_auto_pay(at)
+    return asdict(services.run_auto_pay(at))
 
 
 def _next_dunning(after: datetime) -> datetime | None:
@@ -139,6 +141,20 @@ def _close_stale_sessions(at: datetime) -> Any:
     return services.close_stale_sessions(at)
 
 
+def _next_notification(after: datetime) -> datetime | None:
+    from octet.notifications import delivery
+
+    return delivery.next_due(after)
+
+
+def _deliver_notifications(at: datetime) -> Any:
+    from dataclasses import asdict
+
+    from octet.notifications import delivery
+
+    return asdict(delivery.run_pass(at))
+
+
 # In list order when due at the same moment: plan changes before the bill they affect.
 JOBS: list[ScheduledJob] = [
     ScheduledJob("plan_changes", _next_plan_change, _apply_plan_changes),
@@ -148,6 +164,8 @@ JOBS: list[ScheduledJob] = [
     ScheduledJob("dunning", _next_dunning, _dun),  # after auto-pay: it may have paid
     ScheduledJob("prepaid_notices", _next_prepaid_notice, _prepaid_notices),
     ScheduledJob("stale_sessions", _next_stale_session, _close_stale_sessions),
+    # Last: sends what the jobs before it queued at the same moment.
+    ScheduledJob("notifications", _next_notification, _deliver_notifications),
 ]
 
 

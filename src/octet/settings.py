@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "octet.gateways",
     "octet.dunning",
     "octet.vouchers",
+    "octet.api",
 ]
 
 MIDDLEWARE = [
