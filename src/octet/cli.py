@@ -34,6 +34,7 @@ HELP = {
     "receipt": "Write the PDF receipt of a payment: octet receipt NUMBER --pdf FILE.",
     "vouchers": "Prepaid vouchers: generate a batch for printing, sell it, redeem a code, void.",
     "gateway": "Online payment gateways (Stripe, Razorpay): add, list, enable or disable one.",
+    "token": "REST API tokens: create one (shown once), list them, revoke one.",
     "help": "Show help for a command: octet help COMMAND.",
 }
 
@@ -789,6 +790,50 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from octet.api import tokens
+    from octet.api.models import ApiToken
+    from octet.core.errors import OctetError
+    from octet.payments.services import find_customer
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if args.action == "list":
+        for t in ApiToken.objects.select_related("customer").order_by("id"):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
+            customer = t.customer.account_number if t.customer else "all customers"
+            print(
+                f"{t.pk}\t{t.name}\t{t.prefix}…\t{','.join(t.scopes)}\t{customer}\t"
+                f"{t.rate_limit}/min\t{state}"
+            )
+        return 0
+    if not args.name:
+        return _fail(f"token {args.action} needs the token's NAME")
+    if args.action == "revoke":
+        token = ApiToken.objects.filter(name=args.name, revoked_at__isnull=True).first()
+        if token is None:
+            return _fail(f"no live token named {args.name!r}")
+        tokens.revoke_token(token, actor=args.actor, reason=args.reason or "octet token revoke")
+        print(f"token {token.name} revoked")
+        return 0
+    try:
+        customer = find_customer(args.customer) if args.customer else None
+        token, raw = tokens.create_token(
+            name=args.name,
+            scopes=args.scopes.split(","),
+            customer=customer,
+            rate_limit=args.rate_limit,
+            actor=args.actor,
+        )
+    except OctetError as exc:
+        return _fail(str(exc))
+    print(f"created token {token.name} ({', '.join(token.scopes)}); it is shown this once:")
+    print(raw)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="octet", description="Octet: billing, metering and RADIUS AAA for ISPs."
@@ -993,6 +1038,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--currency", help="ISO code (default: the operator's currency)")
     p.add_argument("--actor", default="cli", help="who does it (for the audit log)")
     p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("token", help=HELP["token"], description=HELP["token"])
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("name", nargs="?", help="the token's name (audit log: api:NAME)")
+    p.add_argument(
+        "--scopes", default="read", help="comma-separated: read, billing, network, admin"
+    )
+    p.add_argument("--customer", help="account number: the token sees only this customer")
+    p.add_argument("--rate-limit", type=int, default=120, help="requests a minute (default 120)")
+    p.add_argument("--reason", help="why it is revoked (for the audit log)")
+    p.add_argument("--actor", default="cli", help="who does it (for the audit log)")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("help", help=HELP["help"], description=HELP["help"])
     p.add_argument("topic", nargs="?", choices=sorted(HELP))

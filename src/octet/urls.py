@@ -11,5 +11,6 @@ urlpatterns = [
     path("billing/", include("octet.billing.urls")),
     path("payments/", include("octet.payments.urls")),
     path("gateways/", include("octet.gateways.urls")),
+    path("api/v1/", include("octet.api.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
