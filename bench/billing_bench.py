@@ -442,12 +442,27 @@ class Phases:
         ("services", "_number_documents"),
         ("services", "_announce"),
         ("services", "_set_schedule"),
+        # what the documents_issued receivers do in the same transaction
+        ("payments", "post_documents"),
+        ("journal", "store"),
+        ("payments", "settle"),
+        ("dunning", "plan_steps"),
+        ("payments", "open_amounts"),
     )
 
     def __init__(self, billing) -> None:
         from octet.billing import generator
+        from octet.dunning import services as dunning
+        from octet.payments import journal
+        from octet.payments import services as payments
 
-        self.modules = {"services": billing, "generator": generator}
+        self.modules = {
+            "services": billing,
+            "generator": generator,
+            "payments": payments,
+            "journal": journal,
+            "dunning": dunning,
+        }
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.saved = []
@@ -765,7 +780,7 @@ def print_profile(path: str, top: int = 30) -> None:
         out(text[start:] if start >= 0 else text)
     buf = io.StringIO()
     stats = pstats.Stats(path, stream=buf)
-    stats.sort_stats("cumulative").print_stats(r"octet/billing", 25)
+    stats.sort_stats("cumulative").print_stats(r"octet/(billing|payments|dunning)", 40)
     text = re.sub(r"/[^\s:]*/(site-packages|src|lib/python3\.\d+)/", "", buf.getvalue())
     out("-- profile: octet/billing functions by cumulative time")
     start = text.find("   ncalls")

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 
 from octet.billing import services as billing
 from octet.billing.models import DocumentKind, Invoice
-from octet.core import audit, clock
+from octet.core import audit, bulk, clock
 from octet.core.errors import Conflict, InvalidInput
 from octet.core.models import Operator
 from octet.core.money import Money
@@ -104,40 +104,53 @@ def plan_steps(invoices: Sequence[Invoice], *, at: datetime, again: bool = False
     """
     tz = ZoneInfo(Operator.current().time_zone)
     customer_ids = sorted({inv.customer_id for inv in invoices})
-    still_open = {o.id for opens in payments.open_invoices(customer_ids).values() for o in opens}
+    still_open = {pk for pk, left in payments.open_amounts(invoices).items() if left > 0}
     groups = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "group"))
     policies: dict[str, dp.Policy] = {}
-    rows = []
-    for customer_id, due in sorted(
-        {(inv.customer_id, inv.due_date) for inv in invoices if inv.pk in still_open}
-    ):
+    steps_of: dict[tuple[str, date], list[dp.Step]] = {}  # a run's invoices share due dates
+    wanted = sorted({(inv.customer_id, inv.due_date) for inv in invoices if inv.pk in still_open})
+    # Under the customers' locks (taken by settling), so nobody else plans these now.
+    existing = set(
+        DunningStep.objects.filter(
+            customer_id__in=customer_ids, due_date__in={due for _, due in wanted}
+        ).values_list("customer_id", "due_date", "kind", "offset")
+    )
+    rows: list[tuple] = []
+    for customer_id, due in wanted:
         group = groups[customer_id]
-        if group not in policies:
-            policies[group] = policy_for(group)
-        for step in policies[group].steps(due, tz):
+        if (group, due) not in steps_of:
+            if group not in policies:
+                policies[group] = policy_for(group)
+            steps_of[group, due] = policies[group].steps(due, tz)
+        for step in steps_of[group, due]:
             if step.at <= at and step.kind in (dp.REMIND, dp.REMIND_AFTER):
                 continue
-            rows.append(
-                DunningStep(
+            key = (customer_id, due, step.kind, step.offset)
+            if key in existing:
+                continue
+            existing.add(key)
+            rows.append((*key, max(step.at, at), StepStatus.PLANNED, ""))
+    bulk.copy_rows(
+        DunningStep,
+        ("customer_id", "due_date", "kind", "offset", "at", "status", "outcome"),
+        rows,
+    )
+    if again:
+        # Reopened invoices (a bounced cheque): steps skipped because they were paid are
+        # due again, at once if their time has passed. Reminders already sent stay sent.
+        for customer_id, due in wanted:
+            for step in steps_of[groups[customer_id], due]:
+                if step.kind in (dp.REMIND, dp.REMIND_AFTER) and step.at <= at:
+                    continue
+                DunningStep.objects.filter(
                     customer_id=customer_id,
                     due_date=due,
                     kind=step.kind,
                     offset=step.offset,
-                    at=max(step.at, at),
+                    status=StepStatus.SKIPPED,
+                ).update(
+                    status=StepStatus.PLANNED, at=max(step.at, at), done_at=None, outcome="reopened"
                 )
-            )
-    DunningStep.objects.bulk_create(rows, ignore_conflicts=True)
-    if again:
-        # Reopened invoices (a bounced cheque): steps skipped because they were paid are
-        # due again, at once if their time has passed. Reminders already sent stay sent.
-        for row in rows:
-            DunningStep.objects.filter(
-                customer_id=row.customer_id,
-                due_date=row.due_date,
-                kind=row.kind,
-                offset=row.offset,
-                status=StepStatus.SKIPPED,
-            ).update(status=StepStatus.PLANNED, at=row.at, done_at=None, outcome="reopened")
     return len(rows)
 
 

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from octet.core.money import Money, sum_money
+from octet.core.money import CurrencyMismatch, Money, sum_money
 
 __all__ = [
     "BAD_DEBT",
@@ -60,6 +61,7 @@ __all__ = [
     "check_balanced",
     "credit_note_issued",
     "customer_balances",
+    "document_rows",
     "gateway_clearing",
     "invoice_issued",
     "method_account",
@@ -276,26 +278,71 @@ class JournalEntry:
 # -- builders ---------------------------------------------------------------------------
 
 
-def _document_lines(
-    subtotal: Money, taxes: Sequence[tuple[str, Money]], total: Money
-) -> list[tuple[str, Money]]:
-    """Revenue and per-tax amounts of an invoice or credit note, checked against its total.
+# A posting as plain values: (account, debit, credit, customer id or None).
+Row = tuple[str, Decimal, Decimal, "int | None"]
 
-    Taxes of the same name (several lines at different rates) go to one posting; zero
-    amounts are dropped because a posting must move something.
+
+def document_rows(
+    kind: str,
+    customer: int,
+    subtotal: Decimal,
+    taxes: Iterable[tuple[str, Decimal]],
+    total: Decimal,
+) -> list[Row]:
+    """The postings of an issued invoice (``kind`` "invoice_issued") or credit note
+    ("credit_note_issued") as plain Decimal rows: the rule :func:`invoice_issued` and
+    :func:`credit_note_issued` wrap, and what a billing run stores for thousands of
+    documents without building Money objects for each.
+
+    Taxes of the same name (several lines at different rates) go to one posting, netted
+    (a discount line carries negative tax); zero amounts are dropped because a posting must
+    move something. Refused unless subtotal plus taxes make the total exactly.
     """
-    _positive(total, "total")
-    _not_negative(subtotal, "subtotal")
-    by_account: dict[str, Money] = {}
+    if kind not in ("invoice_issued", "credit_note_issued"):
+        raise ValueError(f"{kind!r} is not a document entry")
+    if not total > 0:
+        raise ValueError(f"total must be positive, got {total}")
+    if subtotal < 0:
+        raise ValueError(f"subtotal must not be negative, got {subtotal}")
+    by_account: dict[str, Decimal] = {}
     for name, amount in taxes:
         account = tax_payable(name)
-        _not_negative(amount, f"tax {name}")
-        by_account[account] = by_account.get(account, Money.zero(total.currency)) + amount
-    computed = sum_money(by_account.values(), total.currency) + subtotal
+        by_account[account] = by_account.get(account, Decimal(0)) + amount
+    for account, amount in by_account.items():
+        if amount < 0:
+            raise ValueError(f"tax {account} must not be negative, got {amount}")
+    computed = sum(by_account.values(), subtotal)
     if computed != total:
         raise ValueError(f"subtotal {subtotal} plus taxes make {computed}, not the total {total}")
-    lines = [(REVENUE, subtotal)] + list(by_account.items())
-    return [(account, amount) for account, amount in lines if not amount.is_zero()]
+    lines = [(account, amount) for account, amount in [(REVENUE, subtotal), *by_account.items()]]
+    lines = [(account, amount) for account, amount in lines if amount]
+    zero = Decimal(0)
+    if kind == "invoice_issued":
+        return [(RECEIVABLE, total, zero, customer)] + [(a, zero, m, None) for a, m in lines]
+    return [(a, m, zero, None) for a, m in lines] + [(CUSTOMER_CREDIT, zero, total, customer)]
+
+
+def _document_entry(
+    kind: str,
+    customer: int,
+    subtotal: Money,
+    taxes: Sequence[tuple[str, Money]],
+    total: Money,
+    memo: str,
+) -> JournalEntry:
+    currency = _positive(total, "total").currency
+    _not_negative(subtotal, "subtotal")
+    for name, amount in taxes:
+        if _money(amount, f"tax {name}").currency != currency:
+            raise CurrencyMismatch(amount.currency, currency)
+    rows = document_rows(
+        kind, customer, subtotal.amount, [(n, a.amount) for n, a in taxes], total.amount
+    )
+    postings = tuple(
+        Posting(account, Money(debit, currency), Money(credit, currency), who)
+        for account, debit, credit, who in rows
+    )
+    return JournalEntry(kind, postings, memo)
 
 
 def invoice_issued(
@@ -310,10 +357,7 @@ def invoice_issued(
 
     An invoice that totals zero moves no money and has no entry; the caller posts nothing.
     """
-    lines = _document_lines(subtotal, taxes, total)
-    postings = [Posting.dr(RECEIVABLE, total, customer)]
-    postings += [Posting.cr(account, amount) for account, amount in lines]
-    return JournalEntry("invoice_issued", tuple(postings), memo)
+    return _document_entry("invoice_issued", customer, subtotal, taxes, total, memo)
 
 
 def credit_note_issued(
@@ -329,10 +373,7 @@ def credit_note_issued(
     The credit note does not touch ``receivable`` itself, even when issued against an open
     invoice: :func:`allocated` settles that invoice, as it would with a payment.
     """
-    lines = _document_lines(subtotal, taxes, total)
-    postings = [Posting.dr(account, amount) for account, amount in lines]
-    postings.append(Posting.cr(CUSTOMER_CREDIT, total, customer))
-    return JournalEntry("credit_note_issued", tuple(postings), memo)
+    return _document_entry("credit_note_issued", customer, subtotal, taxes, total, memo)
 
 
 def payment_received(

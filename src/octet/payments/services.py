@@ -71,6 +71,22 @@ def open_invoices(customer_ids: Iterable[int]) -> dict[int, list[OpenInvoice]]:
     return out
 
 
+def open_amounts(invoices: Iterable[Invoice]) -> dict[int, Decimal]:
+    """What is still open on each of these issued invoices (two queries for any number)."""
+    invoices = list(invoices)
+    ids = [inv.pk for inv in invoices]
+    paid = _allocated(Q(invoice_id__in=ids), "invoice_id")
+    written_off = dict(
+        WriteOff.objects.filter(invoice_id__in=ids)
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_id", "total")
+    )
+    return {
+        inv.pk: inv.total - paid.get(inv.pk, 0) - written_off.get(inv.pk, 0) for inv in invoices
+    }
+
+
 def _unapplied(customer_ids: Iterable[int]) -> dict[int, list[tuple[tuple, str, int, Money]]]:
     """Payments and credit notes not yet fully allocated: (order, kind, id, left)."""
     ids = list(customer_ids)
@@ -152,7 +168,12 @@ def settle(customer_ids: Iterable[int], *, at: datetime | None = None) -> list[A
         return []
     # Lock before reading: a payment committed while this transaction issues an invoice
     # must be seen here (or see this invoice), never neither.
-    list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    list(
+        Customer.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     sources = _unapplied(ids)
     if not sources:
         return []
@@ -208,36 +229,34 @@ def _post_allocations(made: Iterable[Allocation], at: datetime, *, undo: bool = 
     )
 
 
-def _document_entry(invoice: Invoice, lines: Iterable[InvoiceLine]) -> Posted | None:
+def _document_entry(invoice: Invoice, lines: Iterable[InvoiceLine]) -> journal.RawEntry | None:
     """The journal entry of an issued invoice or credit note (None if it moves no money)."""
-    currency = invoice.currency
     if not invoice.total:
         return None
     # Per tax, net over the lines: a discount line carries negative tax.
-    by_tax: dict[str, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        if line.voided:
-            continue
-        for tax in line.taxes or []:
-            by_tax[tax["name"]] += Decimal(str(tax["amount"]))
-    taxes = [(name, Money(amount, currency)) for name, amount in sorted(by_tax.items())]
-    build = (
-        ledger.invoice_issued if invoice.kind == DocumentKind.INVOICE else ledger.credit_note_issued
-    )
-    entry = build(
-        invoice.customer_id,
-        Money(invoice.subtotal, currency),
-        taxes,
-        Money(invoice.total, currency),
+    taxes: list[tuple[str, Decimal]] = [
+        (tax["name"], Decimal(str(tax["amount"])))
+        for line in lines
+        if not line.voided
+        for tax in line.taxes or []
+    ]
+    kind = "invoice_issued" if invoice.kind == DocumentKind.INVOICE else "credit_note_issued"
+    rows = ledger.document_rows(kind, invoice.customer_id, invoice.subtotal, taxes, invoice.total)
+    return journal.RawEntry(
+        kind=kind,
+        at=invoice.issued_at,
+        currency=invoice.currency,
+        rows=rows,
         memo=invoice.number or "",
+        customer_id=invoice.customer_id,
+        document_id=invoice.pk,
     )
-    return Posted(entry, invoice.issued_at, invoice.customer_id, document_id=invoice.pk)
 
 
 def post_documents(documents: Iterable[tuple[Invoice, Iterable[InvoiceLine]]]) -> None:
     """Post issued invoices and credit notes to the ledger (receivable, revenue, taxes)."""
-    posted = [_document_entry(inv, lines) for inv, lines in documents]
-    journal.post_many([p for p in posted if p is not None])
+    entries = [_document_entry(inv, lines) for inv, lines in documents]
+    journal.store([e for e in entries if e is not None])
 
 
 def on_documents_issued(
