@@ -1323,23 +1323,7 @@ def refund_to_original(payment: Payment, amount: object, *, actor: str, reason: 
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=payment.customer_id)
         payment = Payment.objects.get(pk=payment.pk)
-        if payment.status != Payment.Status.RECEIVED:
-            raise Conflict(f"payment {payment.pk} was reversed", field="payment")
-        made = Refund.objects.filter(payment=payment).exclude(status=Refund.Status.FAILED)
-        left = Money(payment.amount, payment.currency) - Money(
-            sum((r.amount for r in made), Decimal(0)), payment.currency
-        )
-        if money > left:
-            raise Conflict(
-                f"payment {payment.pk} has only {_shown(left)} left to refund", field="amount"
-            )
-        _, credit = payments.balances(customer)
-        if money > credit:
-            raise Conflict(
-                f"the customer holds {_shown(credit)} of credit; {_shown(money)} cannot be "
-                "refunded (issue a credit note first if an invoice was overcharged)",
-                field="amount",
-            )
+        payments.check_refundable(customer, money, payment)
         # Stable across retries (not a count of recorded refunds: a webhook may record the
         # first attempt's refund before the retry): the same amount of the same payment on
         # the same day is one refund at the gateway.

@@ -458,6 +458,29 @@ def _refunded_from(payment: Payment) -> Decimal:
     return total or Decimal(0)
 
 
+def check_refundable(customer: Customer, money: Money, payment: Payment | None = None) -> None:
+    """Refuse (Conflict) a refund of ``money`` the customer's credit, or the named payment,
+    does not cover. The caller holds the customer's lock until the refund is recorded."""
+    currency = money.currency
+    if payment is not None:
+        if payment.customer_id != customer.pk:
+            raise Conflict(f"payment {payment.pk} belongs to another customer", field="payment")
+        if payment.status != Payment.Status.RECEIVED:
+            raise Conflict(f"payment {payment.pk} was reversed", field="payment")
+        left = Money(payment.amount - _refunded_from(payment), currency)
+        if money > left:
+            raise Conflict(
+                f"payment {payment.pk} has only {left} {currency} left to refund", field="amount"
+            )
+    _, credit = balances(customer)
+    if money > credit:
+        raise Conflict(
+            f"the customer holds {credit} {currency} of credit; {money} cannot be refunded "
+            "(issue a credit note first if an invoice was overcharged)",
+            field="amount",
+        )
+
+
 @transaction.atomic
 def record_refund(
     customer: Customer,
@@ -499,23 +522,7 @@ def record_refund(
     if not money.is_positive():
         raise InvalidInput("a refund must be positive", field="amount")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if payment is not None:
-        if payment.customer_id != customer.pk:
-            raise Conflict(f"payment {payment.pk} belongs to another customer", field="payment")
-        if payment.status != Payment.Status.RECEIVED:
-            raise Conflict(f"payment {payment.pk} was reversed", field="payment")
-        left = payment.amount - _refunded_from(payment)
-        if money.amount > left:
-            raise Conflict(
-                f"payment {payment.pk} has only {left} {currency} left to refund", field="amount"
-            )
-    _, credit = balances(customer)
-    if money > credit:
-        raise Conflict(
-            f"the customer holds {credit} {currency} of credit; {money} cannot be refunded "
-            "(issue a credit note first if an invoice was overcharged)",
-            field="amount",
-        )
+    check_refundable(customer, money, payment)
     now = clock.now()
     at = at or now
     refund = Refund.objects.create(
